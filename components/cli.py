@@ -1,0 +1,148 @@
+"""The command line: `python -m components <command>`. Each command is a few lines over shared
+functions; this is the only place where errors become messages and exit codes."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+import yaml
+from rich.console import Console
+
+from components import validate
+from components.compile import compile_stack
+from components.errors import AlertingError, StackError, UsageError
+from components.model import Stack
+from components.plan import print_plan
+
+app = typer.Typer(
+    help="Alert routing as code: incident.io sources and routes, their tokens and Alertmanager wiring.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+# Piped output (golden files, `| less`) gets a wide, stable width instead of rich's 80 columns.
+stdout = Console(highlight=False, soft_wrap=False, width=None if sys.stdout.isatty() else 200)
+stderr = Console(stderr=True, highlight=False)
+
+F = TypeVar("F", bound=Callable[..., Any])
+STACKS_DIR = Path("stacks")
+StacksDir = Annotated[Path, typer.Option("--stacks-dir", help="Folder holding Pulumi.<stack>.yaml files.")]
+StackArg = Annotated[str, typer.Argument(help="Stack name (e.g. staging) or path to its stack file.")]
+
+
+def edge(command: F) -> F:
+    """Turn this project's errors into a message on stderr and an exit code, never a traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except StackError as exc:
+            for problem in exc.problems:
+                stderr.print(str(problem), markup=False)
+            errors = sum(p.severity == "error" for p in exc.problems)
+            stderr.print(f"{errors} error(s); nothing was changed.", markup=False)
+            raise typer.Exit(exc.exit_code) from None
+        except AlertingError as exc:
+            stderr.print(f"error: {exc}", markup=False)
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            stderr.print("interrupted", markup=False)
+            raise typer.Exit(130) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def stack_path(stack: str, stacks_dir: Path = STACKS_DIR) -> Path:
+    candidate = Path(stack)
+    if candidate.suffix in (".yaml", ".yml") or candidate.exists():
+        if not candidate.is_file():
+            raise UsageError(f"no stack file at {candidate}")
+        return candidate
+    path = stacks_dir / f"Pulumi.{stack}.yaml"
+    if not path.is_file():
+        known = ", ".join(validate.stack_name(p) for p in validate.stack_files(stacks_dir)) or "none"
+        raise UsageError(f"no stack {stack!r}: {path} does not exist (stacks in {stacks_dir}: {known})")
+    return path
+
+
+def load(stack: str, stacks_dir: Path = STACKS_DIR) -> Stack:
+    """Load and validate one stack (against its siblings); print warnings, raise on errors."""
+    model, warnings = validate.load_stack(stack_path(stack, stacks_dir))
+    for warning in warnings:
+        stderr.print(str(warning), markup=False)
+    return model
+
+
+class Format(str, Enum):
+    json = "json"
+    yaml = "yaml"
+
+
+def dump(data: Any, fmt: Format) -> str:
+    if fmt is Format.yaml:
+        return yaml.safe_dump(data, sort_keys=True, allow_unicode=True, width=100)
+    return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+@app.command("validate")
+@edge
+def validate_command(
+    files: Annotated[
+        list[Path] | None, typer.Argument(help="Stack files to check (default: every stack in --stacks-dir).")
+    ] = None,
+    stacks_dir: StacksDir = STACKS_DIR,
+) -> None:
+    """Check stack files and report every problem as file:line:col: $.path: message."""
+    paths = files or validate.stack_files(stacks_dir)
+    if not paths:
+        raise UsageError(f"no stack files (Pulumi.<stack>.yaml) in {stacks_dir}")
+    missing = [p for p in paths if not p.is_file()]
+    if missing:
+        raise UsageError(f"no such file: {', '.join(map(str, missing))}")
+    _, problems = validate.check(paths)
+    errors = [p for p in problems if p.severity == "error"]
+    if errors:
+        raise StackError(problems)
+    for problem in problems:
+        stderr.print(str(problem), markup=False)
+    stdout.print(f"{len(paths)} stack file(s) valid", markup=False)
+
+
+@app.command()
+@edge
+def render(
+    stack: StackArg,
+    fmt: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.json,
+    stacks_dir: StacksDir = STACKS_DIR,
+) -> None:
+    """Print exactly what `pulumi up` of STACK would send: payloads, manifests, Alertmanager config."""
+    sys.stdout.write(dump(compile_stack(load(stack, stacks_dir)), fmt))
+
+
+@app.command()
+@edge
+def plan(stack: StackArg, stacks_dir: StacksDir = STACKS_DIR) -> None:
+    """Show STACK as tables: routes (the runbook's table), sources and token delivery."""
+    print_plan(load(stack, stacks_dir), stdout)
+
+
+@app.command()
+@edge
+def sandbox(
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (0 picks a free one).")] = 8080,
+    api_key: Annotated[
+        str, typer.Option("--api-key", envvar="INCIDENT_IO_TOKEN", help="Bearer key the sandbox accepts.")
+    ] = "sandbox-key",
+) -> None:
+    """Serve a local incident.io API emulator on 127.0.0.1 until Ctrl-C (starts empty)."""
+    from components.incidentio.emulator import run_sandbox
+
+    run_sandbox(port, api_key)

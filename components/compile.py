@@ -1,0 +1,289 @@
+"""Stage 4: pure, deterministic functions from a validated Stack to everything a deploy sends.
+
+No I/O, no clock, no randomness: the same model gives byte-identical `render` output. Ids that only
+exist at deploy time are placeholders (components/incidentio/references.py).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from components.incidentio.references import (
+    ALERT_ATTRIBUTE,
+    ALERT_SOURCE,
+    ESCALATION_PATH,
+    SECRET_VERSION,
+    ref,
+)
+from components.model import TITLE, Condition, ConditionGroup, Route, Source, Stack
+
+# Operations whose parameter is a set of values (one binding with an array); any other operation
+# gets one binding per value. The API's vocabulary is open, so unknown operations pass verbatim.
+_ARRAY_OPERATIONS = ("one_of", "contains_one_of", "none_of", "all_of", "contains_all_of", "contains_none_of")
+
+TOKEN_PROPERTY = "alert_source_token"
+URL_PROPERTY = "alert_source_url"
+TOKEN_KEY = "token"
+URL_KEY = "url"
+SECRETS_MOUNT = "/etc/alertmanager/secrets"
+TOKEN_VERSION_ANNOTATION = "alerting/token-version"
+MANAGED_BY = {"app.kubernetes.io/managed-by": "pulumi", "app.kubernetes.io/part-of": "alerting"}
+# ESO writes these defaults back into the spec; spelling them out keeps a live diff empty.
+_REMOTE_REF_DEFAULTS = {"conversionStrategy": "Default", "decodingStrategy": "None", "metadataPolicy": "None"}
+
+
+# -- incident.io ----------------------------------------------------------------------------------
+
+
+def source_id(stack: Stack, key: str) -> str:
+    source = stack.source(key)
+    return source.adopt or ref(ALERT_SOURCE, key)
+
+
+def attribute_id(stack: Stack, name: str) -> str:
+    return dict(stack.attributes).get(name) or ref(ALERT_ATTRIBUTE, name)
+
+
+def escalation_path_id(stack: Stack, name: str) -> str:
+    return dict(stack.escalation_paths).get(name) or ref(ESCALATION_PATH, name)
+
+
+def subject(stack: Stack, attribute: str) -> str:
+    return "alert.title" if attribute == TITLE else f"alert.attributes.{attribute_id(stack, attribute)}"
+
+
+def _literals(values: tuple[str, ...]) -> list[dict[str, str]]:
+    return [{"literal": v} for v in values]
+
+
+def condition_payload(stack: Stack, condition: Condition) -> dict[str, Any]:
+    if condition.operation in _ARRAY_OPERATIONS:
+        bindings = [{"array_value": _literals(condition.values)}]
+    else:
+        bindings = [{"value": {"literal": v}} for v in condition.values]
+    return {
+        "subject": subject(stack, condition.attribute),
+        "operation": condition.operation,
+        "param_bindings": bindings,
+    }
+
+
+def condition_groups(stack: Stack, groups: tuple[ConditionGroup, ...]) -> list[dict[str, Any]]:
+    return [{"conditions": [condition_payload(stack, c) for c in group]} for group in groups]
+
+
+def source_payload(source: Source, stack: Stack) -> dict[str, Any]:
+    """`AlertSourcesCreatePayloadV2`: name, type, and a template binding the declared attributes."""
+    return {
+        "name": source.name,
+        "source_type": source.type,
+        "template": {
+            "title": {"reference": "alert.title"},
+            "description": {"reference": "alert.description"},
+            "expressions": [],
+            "attributes": [
+                {"alert_attribute_id": attribute_id(stack, name), "binding": {"value": {"reference": reference}}}
+                for name, reference in source.attributes
+            ],
+        },
+    }
+
+
+def route_payload(route: Route, stack: Stack) -> dict[str, Any]:
+    """`AlertRoutesCreatePayloadV2`, every required key present (a PUT replaces the whole route)."""
+    grouping = route.grouping
+    return {
+        "name": route.name,
+        "enabled": route.enabled,
+        "is_private": False,
+        "alert_sources": [
+            {"alert_source_id": source_id(stack, f.source), "condition_groups": condition_groups(stack, f.groups)}
+            for f in route.sources
+        ],
+        "condition_groups": condition_groups(stack, route.when),
+        "expressions": [],
+        "channel_config": [
+            {
+                "condition_groups": [],
+                "slack_targets": {
+                    "binding": {"array_value": _literals(tuple(stack.slack_channel_ids[c] for c in route.slack))},
+                    "channel_visibility": "public",
+                },
+            }
+        ]
+        if route.slack
+        else [],
+        "escalation_config": {
+            "auto_cancel_escalations": False,
+            "escalation_targets": [
+                {"escalation_paths": {"array_value": [{"literal": escalation_path_id(stack, name)}]}}
+                for name in route.escalate
+            ],
+        },
+        "incident_config": {
+            "enabled": route.incident.enabled,
+            "auto_decline_enabled": route.incident.auto_decline,
+            "condition_groups": [],
+            "defer_time_seconds": route.incident.defer_seconds,
+            "grouping_keys": [
+                {"reference": "alert.title" if key == TITLE else f"alert.attributes.{attribute_id(stack, key)}"}
+                for key in (grouping.by if grouping else ())
+            ],
+            "grouping_window_seconds": grouping.window_seconds if grouping else 0,
+        },
+        "incident_template": {"name": {"autogenerated": True}},
+    }
+
+
+# -- token delivery -------------------------------------------------------------------------------
+
+
+def delivered(stack: Stack) -> list[Source]:
+    return [s for s in stack.sources if s.delivery]
+
+
+def aws_secret(source: Source, stack: Stack) -> dict[str, Any]:
+    """The Secrets Manager secret carrying one source's token and URL (a JSON object)."""
+    assert source.delivery
+    return {
+        "source": source.key,
+        "name": source.delivery.aws_secret,
+        "description": f"incident.io alert source token and URL for {source.name!r}"
+        f" (managed by the alerting stack {stack.name!r})",
+        "protect": stack.environment == "production",
+        "secret_string": {
+            TOKEN_PROPERTY: ref(ALERT_SOURCE, f"{source.key}.secret_token"),
+            URL_PROPERTY: ref(ALERT_SOURCE, f"{source.key}.alert_events_url"),
+        },
+    }
+
+
+def external_secret(source: Source, stack: Stack) -> dict[str, Any]:
+    """ExternalSecret (external-secrets.io/v1) bringing `token` and `url` into the cluster.
+
+    The token-version annotation changes whenever the AWS secret gets a new version, and any
+    annotation change makes ESO fetch at once: the runbook's force-sync, done declaratively.
+    """
+    assert source.delivery
+    kube = stack.kubernetes
+    return {
+        "apiVersion": "external-secrets.io/v1",
+        "kind": "ExternalSecret",
+        "metadata": {
+            "name": source.delivery.kubernetes_secret,
+            "namespace": kube.namespace,
+            "labels": dict(MANAGED_BY),
+            "annotations": {TOKEN_VERSION_ANNOTATION: ref(SECRET_VERSION, source.key)},
+        },
+        "spec": {
+            "refreshInterval": kube.refresh_interval,
+            "secretStoreRef": {"kind": kube.secret_store_kind, "name": kube.secret_store_name},
+            "target": {"name": source.delivery.kubernetes_secret, "creationPolicy": "Owner"},
+            "data": [
+                {
+                    "secretKey": key,
+                    "remoteRef": {"key": source.delivery.aws_secret, "property": prop, **_REMOTE_REF_DEFAULTS},
+                }
+                for key, prop in ((TOKEN_KEY, TOKEN_PROPERTY), (URL_KEY, URL_PROPERTY))
+            ],
+        },
+    }
+
+
+def alertmanager_roll(stack: Stack) -> dict[str, Any] | None:
+    """Optional patch of the operator's Alertmanager: new pod annotation per token version."""
+    roll = stack.kubernetes.alertmanager
+    if not roll or not roll.roll_on_token_change:
+        return None
+    annotations = {
+        f"{TOKEN_VERSION_ANNOTATION}-{s.key}": ref(SECRET_VERSION, s.key) for s in _alertmanager_sources(stack)
+    }
+    return {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "Alertmanager",
+        "metadata": {"name": roll.name, "namespace": stack.kubernetes.namespace},
+        "spec": {"podMetadata": {"annotations": annotations}},
+    }
+
+
+def _alertmanager_sources(stack: Stack) -> list[Source]:
+    return [s for s in delivered(stack) if s.type == "alertmanager"]
+
+
+def receiver_name(source: Source) -> str:
+    return f"incident-io-{source.key}"
+
+
+def alertmanager_receivers(stack: Stack) -> list[dict[str, Any]]:
+    """`incidentio_configs` reading URL and token from the mounted secret: the same in every env."""
+    receivers = []
+    for source in _alertmanager_sources(stack):
+        assert source.delivery
+        directory = f"{SECRETS_MOUNT}/{source.delivery.kubernetes_secret}"
+        receivers.append(
+            {
+                "name": receiver_name(source),
+                "incidentio_configs": [
+                    {
+                        "url_file": f"{directory}/{URL_KEY}",
+                        "alert_source_token_file": f"{directory}/{TOKEN_KEY}",
+                        "send_resolved": True,
+                    }
+                ],
+            }
+        )
+    return receivers
+
+
+def helm_values(stack: Stack) -> dict[str, Any]:
+    """kube-prometheus-stack values: mount the secrets and carry the receivers."""
+    return {
+        "alertmanager": {
+            "alertmanagerSpec": {
+                "secrets": sorted(s.delivery.kubernetes_secret for s in _alertmanager_sources(stack) if s.delivery)
+            },
+            "config": {"receivers": alertmanager_receivers(stack)},
+        }
+    }
+
+
+# -- the whole stack ------------------------------------------------------------------------------
+
+
+def compile_stack(stack: Stack) -> dict[str, Any]:
+    """Everything `pulumi up` of this stack sends, in `render`'s shape."""
+    manifests = [external_secret(s, stack) for s in delivered(stack)]
+    roll = alertmanager_roll(stack)
+    return {
+        "stack": stack.name,
+        "environment": stack.environment,
+        "incident_io": {
+            "alert_sources": [
+                {
+                    "key": s.key,
+                    "name": s.name,
+                    "source_type": s.type,
+                    "adopt": s.adopt,
+                    "payload": source_payload(s, stack),
+                }
+                for s in stack.sources
+            ],
+            "alert_routes": [{"name": r.name, "payload": route_payload(r, stack)} for r in stack.routes],
+            "claim_managed": stack.claim_managed,
+        },
+        "aws": {
+            "region": stack.aws_region,
+            "account_id": stack.aws_account_id,
+            "secrets": [aws_secret(s, stack) for s in delivered(stack)],
+        },
+        "kubernetes": {
+            "context": stack.kube_context,
+            "namespace": stack.kubernetes.namespace,
+            "mode": stack.kubernetes.mode,
+            "manifests": manifests + ([roll] if roll else []),
+        },
+        "alertmanager": {
+            "receivers": alertmanager_receivers(stack),
+            "helm_values": helm_values(stack),
+        },
+    }

@@ -1,0 +1,176 @@
+"""Every error this project raises on purpose, in one place.
+
+Lower-level exceptions (httpx, PyYAML, jsonschema, OS errors) are translated into these where they
+occur; code above that layer catches only these, and the CLI edge turns them into a message and an
+exit code (never a traceback)::
+
+    AlertingError                      base; `exit_code` says how the CLI leaves
+    ├── StackError                     a stack file is unreadable or invalid (exit 1)
+    │                                  .problems: every Problem found, not just the first
+    ├── IncidentIoError                anything about talking to incident.io (exit 2)
+    │   ├── TransportError             no usable HTTP answer after bounded retries
+    │   └── ApiError                   incident.io answered with an error envelope
+    │       ├── AuthenticationError    401: missing or wrong API key
+    │       ├── NotFoundError          404
+    │       ├── RateLimitedError       429 still returned after bounded retries
+    │       ├── RejectedError          any other 4xx (validation, version conflict: undocumented)
+    │       └── ServerError            5xx still returned after bounded retries
+    ├── ReferenceNotFoundError         an escalation path / attribute name unknown to incident.io
+    ├── DriftError                     a live object was changed outside this stack
+    ├── OwnershipError                 an object is claimed by another stack, or would be adopted twice
+    ├── OperationError                 a multi-object command (backup, restore, promote) did not finish
+    │                                  or was refused; .missing lists what is left to do
+    └── UsageError                     the command names something that does not exist (exit 2)
+
+No message ever contains an API key or an alert source token.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Severity = Literal["error", "warning"]
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    """One finding about a stack file, printed as ``file:line:col: $.path: message``."""
+
+    file: str
+    line: int
+    column: int
+    path: str
+    message: str
+    severity: Severity = "error"
+
+    def __str__(self) -> str:
+        prefix = "warning: " if self.severity == "warning" else ""
+        return f"{self.file}:{self.line}:{self.column}: {self.path}: {prefix}{self.message}"
+
+
+class AlertingError(Exception):
+    """Base of every deliberate error; carries the CLI exit code."""
+
+    exit_code = 1
+
+
+class StackError(AlertingError):
+    """A stack file is unreadable or invalid; holds every problem found."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = sorted(problems)
+        errors = [p for p in self.problems if p.severity == "error"]
+        super().__init__("\n".join(str(p) for p in errors) or "invalid stack")
+
+
+class IncidentIoError(AlertingError):
+    """Anything that went wrong talking to incident.io."""
+
+    exit_code = 2
+
+
+class TransportError(IncidentIoError):
+    """No usable HTTP response (connection refused, reset, timeout) after bounded retries."""
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One entry of the API error envelope's ``errors`` list."""
+
+    message: str
+    field: str | None = None
+    code: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}" if self.field else self.message
+
+
+class ApiError(IncidentIoError):
+    """incident.io answered with an error status; the envelope is kept, minus any secret."""
+
+    def __init__(
+        self,
+        *,
+        method: str,
+        path: str,
+        status: int,
+        error_type: str | None = None,
+        request_id: str | None = None,
+        errors: list[FieldError] | None = None,
+    ) -> None:
+        self.method = method
+        self.path = path
+        self.status = status
+        self.error_type = error_type
+        self.request_id = request_id
+        self.errors = errors or []
+        detail = "; ".join(str(e) for e in self.errors) or (error_type or "no detail")
+        rid = f" (request_id {request_id})" if request_id else ""
+        super().__init__(f"{method} {path} -> {status}: {detail}{rid}")
+
+
+class AuthenticationError(ApiError):
+    """401: the API key is missing, wrong or lacks a scope."""
+
+
+class NotFoundError(ApiError):
+    """404: the object does not exist (any more)."""
+
+
+class RateLimitedError(ApiError):
+    """429 still returned after the bounded retries honouring Retry-After."""
+
+
+class RejectedError(ApiError):
+    """Any other 4xx: a payload validation error or (undocumented status) a version conflict."""
+
+
+class ServerError(ApiError):
+    """5xx still returned after bounded retries."""
+
+
+class ReferenceNotFoundError(AlertingError):
+    """A name (escalation path, alert attribute) that incident.io does not know."""
+
+    exit_code = 2
+
+    def __init__(self, kind: str, name: str, known: list[str]) -> None:
+        self.kind, self.name, self.known = kind, name, sorted(known)
+        listing = ", ".join(repr(k) for k in self.known) or "none"
+        super().__init__(f"no {kind} named {name!r} in incident.io; known: {listing}")
+
+
+class DriftError(AlertingError):
+    """A live object differs from what this stack last applied, changed by someone else."""
+
+    exit_code = 3
+
+    def __init__(self, kind: str, name: str, fields: list[str], advice: str) -> None:
+        self.kind, self.name, self.fields = kind, name, fields
+        super().__init__(
+            f"{kind} {name!r} was changed outside this stack ({', '.join(fields)}). {advice}"
+        )
+
+
+class OwnershipError(AlertingError):
+    """An object is already claimed by another stack, or two stacks would adopt the same one."""
+
+    exit_code = 3
+
+
+class OperationError(AlertingError):
+    """A multi-object command did not finish or was refused; lists what is left to do."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, missing: list[str] | None = None) -> None:
+        self.missing = missing or []
+        listing = "".join(f"\n  - {m}" for m in self.missing)
+        super().__init__(message + listing)
+
+
+class UsageError(AlertingError):
+    """The command line names something that does not exist (a stack, a directory)."""
+
+    exit_code = 2

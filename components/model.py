@@ -1,0 +1,123 @@
+"""Stage 2: the typed model of one stack, built only from a validated document.
+
+Everything downstream (compiler, plan, simulator, promotion, Pulumi program) reads these frozen
+dataclasses, never raw YAML.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+KNOWN_ENVIRONMENTS = ("development", "staging", "production")
+
+# Source types that receive alerts without an HTTP token (mailbox, dashboard integrations, OAuth
+# apps): a `delivery` block on them has nothing to deliver.
+TOKENLESS_SOURCE_TYPES = frozenset(
+    {"email", "status_page_views", "incoming_calls", "jira", "github_issue", "jsm", "zendesk"}
+)
+ONE_OF = "one_of"
+TITLE = "title"
+
+
+@dataclass(frozen=True)
+class Condition:
+    """`attribute` (or `title`) compared by `operation` against `values`."""
+
+    attribute: str
+    operation: str
+    values: tuple[str, ...] = ()
+
+
+# All conditions of a group must hold; any one group is enough. No groups = every alert.
+ConditionGroup = tuple[Condition, ...]
+
+
+@dataclass(frozen=True)
+class SourceFilter:
+    source: str  # source key
+    groups: tuple[ConditionGroup, ...] = ()
+
+
+@dataclass(frozen=True)
+class Delivery:
+    aws_secret: str
+    kubernetes_secret: str
+
+
+@dataclass(frozen=True)
+class Source:
+    key: str
+    name: str
+    type: str
+    adopt: str | None = None
+    delivery: Delivery | None = None
+    attributes: tuple[tuple[str, str], ...] = ()  # attribute name -> template reference
+    emits: tuple[tuple[str, tuple[str | None, ...]], ...] = ()  # label -> values (None = missing)
+
+
+@dataclass(frozen=True)
+class Grouping:
+    window_seconds: int
+    by: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Incident:
+    enabled: bool = False
+    auto_decline: bool = False
+    defer_seconds: int = 0
+
+
+@dataclass(frozen=True)
+class Route:
+    name: str
+    sources: tuple[SourceFilter, ...]
+    escalate: tuple[str, ...] = ()
+    slack: tuple[str, ...] = ()
+    enabled: bool = True
+    when: tuple[ConditionGroup, ...] = ()
+    grouping: Grouping | None = None
+    incident: Incident = field(default_factory=Incident)
+
+
+@dataclass(frozen=True)
+class AlertmanagerRoll:
+    name: str
+    roll_on_token_change: bool = False
+
+
+@dataclass(frozen=True)
+class Kubernetes:
+    namespace: str = "monitoring"
+    secret_store_kind: str = "ClusterSecretStore"
+    secret_store_name: str = "aws-secrets-manager"
+    refresh_interval: str = "1h"
+    mode: str = "apply"  # or "gitops": write manifests to manifests_dir instead of applying
+    manifests_dir: str | None = None
+    alertmanager: AlertmanagerRoll | None = None
+
+
+@dataclass(frozen=True)
+class Stack:
+    name: str  # the Pulumi stack name, from Pulumi.<name>.yaml
+    file: Path
+    environment: str
+    aws_region: str
+    aws_account_id: str
+    kube_context: str
+    paging: bool
+    slack_channels: tuple[tuple[str, str], ...]
+    escalation_paths: tuple[tuple[str, str], ...]
+    attributes: tuple[tuple[str, str], ...]
+    sources: tuple[Source, ...]
+    routes: tuple[Route, ...]
+    kubernetes: Kubernetes
+    claim_managed: bool = False
+
+    def source(self, key: str) -> Source:
+        return next(s for s in self.sources if s.key == key)
+
+    @property
+    def slack_channel_ids(self) -> dict[str, str]:
+        return dict(self.slack_channels)

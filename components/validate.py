@@ -1,0 +1,413 @@
+"""Stage 3: check a parsed stack file and build its typed model, collecting every problem.
+
+Structure (keys, types, required keys, formats) is checked by the JSON Schema in
+`components/schemas/stack.schema.json`; meaning (references, policy, uniqueness, cross-stack adopt
+ids) by the functions below. Both report `file:line:col: $.path: message`. No network, no Pulumi.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from collections.abc import Iterable, Iterator
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+from components import model, stackfile
+from components.errors import Problem, StackError
+from components.stackfile import Document, PathKey
+
+SCHEMA_PATH = Path(__file__).parent / "schemas" / "stack.schema.json"
+STACK_FILE = re.compile(r"^Pulumi\.(?P<name>[A-Za-z0-9_.-]+)\.ya?ml$")
+CFG = "config"
+
+
+def project_key(name: str) -> PathKey:
+    return (CFG, f"{stackfile.PROJECT}:{name}")
+
+
+def stack_name(path: Path) -> str:
+    match = STACK_FILE.match(path.name)
+    return match["name"] if match else path.stem
+
+
+def suggest(word: str, choices: Iterable[str]) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+# -- structure ------------------------------------------------------------------------------------
+
+
+@cache
+def _validator() -> jsonschema.protocols.Validator:
+    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    return jsonschema.Draft202012Validator(schema)
+
+
+_TYPE_WORDS = {
+    "object": "a mapping",
+    "array": "a list",
+    "string": "a string",
+    "boolean": "true or false",
+    "integer": "a whole number",
+    "number": "a number",
+    "null": "empty",
+}
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, bool):
+        return f"boolean {str(value).lower()}"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if value is None:
+        return "nothing"
+    return f"{type(value).__name__} {value!r}"
+
+
+def structure_problems(doc: Document) -> Iterator[Problem]:
+    for error in _validator().iter_errors(doc.data):
+        yield from _schema_problem(doc, error)
+
+
+def _schema_problem(doc: Document, error: jsonschema.ValidationError) -> Iterator[Problem]:
+    path: PathKey = tuple(error.absolute_path)
+    schema, instance, kind = error.schema, error.instance, error.validator
+    custom = schema.get("x-message") if isinstance(schema, dict) else None
+    if kind == "additionalProperties":
+        allowed = set(schema.get("properties", {}))
+        patterns = [re.compile(p) for p in schema.get("patternProperties", {})]
+        for key in instance:
+            if key not in allowed and not any(p.search(key) for p in patterns):
+                yield doc.problem((*path, key), f"unknown key {key!r}{suggest(key, allowed)}", key=True)
+    elif kind == "required":
+        for key in error.validator_value:
+            if key not in instance:
+                yield doc.problem(path, f"missing required key {key!r}")
+    elif kind == "propertyNames":
+        yield doc.problem((*path, instance), f"{custom or 'invalid key'} (got {instance!r})", key=True)
+    elif custom:
+        yield doc.problem(path, f"{custom} (got {_describe(instance)})")
+    elif kind == "type":
+        expected = error.validator_value
+        words = " or ".join(_TYPE_WORDS[t] for t in ([expected] if isinstance(expected, str) else expected))
+        yield doc.problem(path, f"expected {words}, got {_describe(instance)}")
+    elif kind == "enum":
+        options = ", ".join(str(o) for o in error.validator_value)
+        hint = suggest(str(instance), map(str, error.validator_value))
+        yield doc.problem(path, f"must be one of {options}, got {instance!r}{hint}")
+    elif kind in ("minLength", "minItems", "minProperties"):
+        yield doc.problem(path, "must not be empty")
+    else:  # pragma: no cover - every keyword the schema uses is handled above
+        yield doc.problem(path, error.message)
+
+
+# -- meaning --------------------------------------------------------------------------------------
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _listing(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def semantic_problems(doc: Document, known_types: frozenset[str]) -> Iterator[Problem]:
+    config = _mapping(_mapping(doc.data).get(CFG))
+
+    def get(name: str) -> Any:
+        return config.get(f"{stackfile.PROJECT}:{name}")
+
+    environment = get("environment")
+    if isinstance(environment, str) and environment not in model.KNOWN_ENVIRONMENTS:
+        choices = ", ".join(model.KNOWN_ENVIRONMENTS)
+        yield doc.problem(
+            project_key("environment"),
+            f"unknown environment {environment!r}{suggest(environment, model.KNOWN_ENVIRONMENTS)};"
+            f" one of {choices}",
+        )
+
+    sources = _mapping(get("sources"))
+    yield from _source_problems(doc, sources, known_types, has_kubernetes=get("kubernetes") is not None)
+
+    incidentio = _mapping(get("incidentio"))
+    channels = _mapping(incidentio.get("slackChannels"))
+    paging = _mapping(get("policy")).get("paging")
+    yield from _route_problems(doc, _listing(get("routes")), sources, channels, paging)
+
+
+def _source_problems(
+    doc: Document, sources: dict[str, Any], known_types: frozenset[str], *, has_kubernetes: bool
+) -> Iterator[Problem]:
+    adopted: dict[str, str] = {}
+    secrets: dict[tuple[str, str], str] = {}
+    for key, source in sources.items():
+        if not isinstance(source, dict):
+            continue
+        at = (*project_key("sources"), key)
+        source_type = source.get("type")
+        if isinstance(source_type, str) and source_type not in known_types:
+            yield doc.problem(
+                (*at, "type"),
+                f"unknown source type {source_type!r}{suggest(source_type, known_types)};"
+                " accepted as is, since incident.io adds source types",
+                severity="warning",
+            )
+        adopt = source.get("adopt")
+        if isinstance(adopt, str):
+            if adopt in adopted:
+                yield doc.problem((*at, "adopt"), f"source id {adopt} is already adopted by source {adopted[adopt]!r}")
+            adopted.setdefault(adopt, key)
+        delivery = source.get("delivery")
+        if delivery is None:
+            continue
+        if source_type in model.TOKENLESS_SOURCE_TYPES:
+            yield doc.problem(
+                (*at, "delivery"),
+                f"source type {source_type!r} has no token to deliver; remove delivery",
+                key=True,
+            )
+        if not has_kubernetes:
+            yield doc.problem(
+                (*at, "delivery"),
+                "delivery needs the alerting:kubernetes section (namespace and secretStore)",
+                key=True,
+            )
+        for field in ("awsSecret", "kubernetesSecret"):
+            name = _mapping(delivery).get(field)
+            if isinstance(name, str):
+                if (field, name) in secrets:
+                    yield doc.problem(
+                        (*at, "delivery", field),
+                        f"{name!r} already carries the token of source {secrets[(field, name)]!r}",
+                    )
+                secrets.setdefault((field, name), key)
+
+
+def _route_problems(
+    doc: Document,
+    routes: list[Any],
+    sources: dict[str, Any],
+    channels: dict[str, Any],
+    paging: Any,
+) -> Iterator[Problem]:
+    seen: dict[str, int] = {}
+    for index, route in enumerate(routes):
+        if not isinstance(route, dict):
+            continue
+        at = (*project_key("routes"), index)
+        name = route.get("name")
+        if isinstance(name, str):
+            if name in seen:
+                first_line = doc.where((*project_key("routes"), seen[name], "name"))[0]
+                yield doc.problem((*at, "name"), f"duplicate route name {name!r} (first on line {first_line})")
+            seen.setdefault(name, index)
+        route_sources = route.get("sources")
+        if isinstance(route_sources, dict):
+            if not route_sources:
+                yield doc.problem((*at, "sources"), "a route needs at least one source")
+            for key in route_sources:
+                if key not in sources:
+                    yield doc.problem(
+                        (*at, "sources", key), f"unknown source {key!r}{suggest(key, sources)}", key=True
+                    )
+        for position, channel in enumerate(_listing(route.get("slack"))):
+            if isinstance(channel, str) and channel not in channels:
+                yield doc.problem(
+                    (*at, "slack", position),
+                    f"unknown Slack channel {channel!r}{suggest(channel, channels)};"
+                    " declare it under incidentio.slackChannels",
+                )
+        if route.get("escalate") and paging is False:
+            yield doc.problem(
+                (*at, "escalate"),
+                "this stack never pages (policy.paging: false); remove escalate",
+                key=True,
+            )
+
+
+def cross_stack_problems(docs: list[Document]) -> Iterator[Problem]:
+    """Two stacks adopting the same incident.io source would fight over it."""
+    owners: dict[str, dict[str, tuple[Document, str]]] = {}
+    for doc in docs:
+        sources = _mapping(_mapping(_mapping(doc.data).get(CFG)).get(f"{stackfile.PROJECT}:sources"))
+        for key, source in sources.items():
+            adopt = _mapping(source).get("adopt")
+            if isinstance(adopt, str):
+                owners.setdefault(adopt, {}).setdefault(doc.file, (doc, key))
+    for adopt, by_file in owners.items():
+        for doc, key in by_file.values():  # every party hears about every other one
+            for other, other_key in by_file.values():
+                if other is doc:
+                    continue
+                line = other.where((*project_key("sources"), other_key, "adopt"))[0]
+                yield doc.problem(
+                    (*project_key("sources"), key, "adopt"),
+                    f"source id {adopt} is also adopted by {other.file}:{line} (sources.{other_key});"
+                    " an incident.io source belongs to one stack",
+                )
+
+
+# -- model ----------------------------------------------------------------------------------------
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value)
+
+
+def _groups(value: Any) -> tuple[model.ConditionGroup, ...]:
+    if not value:
+        return ()
+    return tuple(_group(mapping) for mapping in (value if isinstance(value, list) else [value]))
+
+
+def _group(mapping: dict[str, Any]) -> model.ConditionGroup:
+    conditions = []
+    for attribute, spec in mapping.items():
+        if isinstance(spec, dict):
+            values = tuple(_text(v) for v in spec.get("values", []))
+            conditions.append(model.Condition(attribute, spec["operation"], values))
+        else:
+            values = tuple(_text(v) for v in (spec if isinstance(spec, list) else [spec]))
+            conditions.append(model.Condition(attribute, model.ONE_OF, values))
+    return tuple(conditions)
+
+
+_DURATION = re.compile(r"(\d+)([hms])")
+
+
+def seconds(duration: str) -> int:
+    return sum(int(n) * {"h": 3600, "m": 60, "s": 1}[unit] for n, unit in _DURATION.findall(duration))
+
+
+def build_model(doc: Document, name: str, path: Path) -> model.Stack:
+    config = doc.data[CFG]
+
+    def get(key: str, default: Any = None) -> Any:
+        return config.get(f"{stackfile.PROJECT}:{key}", default)
+
+    incidentio = get("incidentio")
+    sources = tuple(
+        model.Source(
+            key=key,
+            name=spec["name"],
+            type=spec["type"],
+            adopt=spec.get("adopt"),
+            delivery=model.Delivery(spec["delivery"]["awsSecret"], spec["delivery"]["kubernetesSecret"])
+            if "delivery" in spec
+            else None,
+            attributes=tuple(sorted(spec.get("attributes", {}).items())),
+            emits=tuple((label, tuple(values)) for label, values in spec.get("emits", {}).items()),
+        )
+        for key, spec in get("sources").items()
+    )
+    routes = tuple(
+        model.Route(
+            name=spec["name"],
+            sources=tuple(model.SourceFilter(key, _groups(cond)) for key, cond in spec["sources"].items()),
+            escalate=tuple(spec.get("escalate", ())),
+            slack=tuple(spec.get("slack", ())),
+            enabled=spec.get("enabled", True),
+            when=_groups(spec.get("when")),
+            grouping=model.Grouping(seconds(spec["grouping"]["window"]), tuple(spec["grouping"].get("by", ())))
+            if "grouping" in spec
+            else None,
+            incident=model.Incident(
+                enabled=spec.get("incident", {}).get("enabled", False),
+                auto_decline=spec.get("incident", {}).get("autoDecline", False),
+                defer_seconds=seconds(spec.get("incident", {}).get("defer", "0s")),
+            ),
+        )
+        for spec in get("routes")
+    )
+    kube = get("kubernetes") or {}
+    store = kube.get("secretStore", {})
+    roll = kube.get("alertmanager")
+    defaults = model.Kubernetes()
+    kubernetes = model.Kubernetes(
+        namespace=kube.get("namespace", defaults.namespace),
+        secret_store_kind=store.get("kind", defaults.secret_store_kind),
+        secret_store_name=store.get("name", defaults.secret_store_name),
+        refresh_interval=kube.get("refreshInterval", defaults.refresh_interval),
+        mode=kube.get("mode", defaults.mode),
+        manifests_dir=kube.get("manifestsDir"),
+        alertmanager=model.AlertmanagerRoll(roll["name"], roll.get("rollOnTokenChange", False)) if roll else None,
+    )
+    return model.Stack(
+        name=name,
+        file=path,
+        environment=get("environment"),
+        aws_region=config["aws:region"],
+        aws_account_id=get("guards")["awsAccountId"],
+        kube_context=get("guards")["kubeContext"],
+        paging=get("policy")["paging"],
+        slack_channels=tuple(sorted(incidentio["slackChannels"].items())),
+        escalation_paths=tuple(sorted(incidentio.get("escalationPaths", {}).items())),
+        attributes=tuple(sorted(incidentio.get("attributes", {}).items())),
+        sources=sources,
+        routes=routes,
+        kubernetes=kubernetes,
+        claim_managed=incidentio.get("claimManaged", False),
+    )
+
+
+# -- entry points ---------------------------------------------------------------------------------
+
+
+def _display(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def known_source_types() -> frozenset[str]:
+    from components.schemas import source_types
+
+    return frozenset(source_types())
+
+
+def check(paths: list[Path]) -> tuple[dict[Path, model.Stack], list[Problem]]:
+    """Validate stack files together; return the models of the valid ones and every problem."""
+    docs = {path: stackfile.load(path, _display(path)) for path in paths}
+    problems: list[Problem] = []
+    types = known_source_types()
+    for doc in docs.values():
+        if not doc.problems:  # a document that did not parse has nothing more to check
+            problems += structure_problems(doc)
+            problems += semantic_problems(doc, types)
+        problems += doc.problems
+    problems += cross_stack_problems([d for d in docs.values() if d.data is not None])
+    failed = {p.file for p in problems if p.severity == "error"}
+    stacks = {
+        path: build_model(doc, stack_name(path), path) for path, doc in docs.items() if doc.file not in failed
+    }
+    return stacks, sorted(problems)
+
+
+def stack_files(directory: Path) -> list[Path]:
+    return sorted(p for p in directory.glob("Pulumi.*.y*ml") if STACK_FILE.match(p.name))
+
+
+def load_stack(path: Path) -> tuple[model.Stack, list[Problem]]:
+    """Load one stack, checked against its sibling stacks; raise StackError on any error.
+
+    Returns the model and the warnings.
+    """
+    siblings = [p for p in stack_files(path.parent) if p.resolve() != path.resolve()]
+    stacks, problems = check([path, *siblings])
+    mine = _display(path)
+    relevant = [p for p in problems if p.file == mine]
+    if any(p.severity == "error" for p in relevant) or path not in stacks:
+        raise StackError(relevant)
+    return stacks[path], relevant
