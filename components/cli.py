@@ -7,7 +7,7 @@ import functools
 import json
 import sys
 from collections.abc import Callable
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -81,7 +81,7 @@ def load(stack: str, stacks_dir: Path = STACKS_DIR) -> Stack:
     return model
 
 
-class Format(str, Enum):
+class Format(StrEnum):
     json = "json"
     yaml = "yaml"
 

@@ -250,7 +250,7 @@ def test_non_object_body_and_unknown_schema_name() -> None:
     assert validate_api_body("AlertSourcesCreatePayloadV2", []) == [
         "$: expected object, got array []"
     ]
-    with pytest.raises(ValueError, match="no vendored incident.io schema 'AlertRouteV9'"):
+    with pytest.raises(ValueError, match=r"no vendored incident.io schema 'AlertRouteV9'"):
         validate_api_body("AlertRouteV9", {})
 
 

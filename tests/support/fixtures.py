@@ -1,0 +1,34 @@
+"""pytest fixtures for tests that need a real Alertmanager.
+
+Load with ``pytest_plugins = ["tests.support.fixtures"]`` (in the root conftest.py or in a test
+module); the repository root must be importable (``python -m pytest`` from it, or
+``pythonpath = ["."]`` in the pytest configuration).
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from tests.support.alertmanager import find_alertmanager
+
+
+@pytest.fixture(scope="session")
+def alertmanager_bin() -> str:
+    """Path of an Alertmanager >= 0.29 binary.
+
+    Missing: fails in CI (``CI`` set), where .ci/install-alertmanager.sh must have installed it;
+    skips elsewhere.
+    """
+    binary = find_alertmanager()
+    if binary is None:
+        if os.environ.get("CI"):
+            pytest.fail(
+                "Alertmanager missing in CI: .ci/install-alertmanager.sh must install it"
+            )
+        pytest.skip(
+            "Alertmanager is not installed here; run .ci/install-alertmanager.sh "
+            "(needs root + Debian package registry)"
+        )
+    return binary
