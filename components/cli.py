@@ -29,7 +29,7 @@ app = typer.Typer(
 )
 # Piped output (golden files, `| less`) gets a wide, stable width instead of rich's 80 columns.
 stdout = Console(highlight=False, soft_wrap=False, width=None if sys.stdout.isatty() else 200)
-stderr = Console(stderr=True, highlight=False)
+stderr = Console(stderr=True, highlight=False, soft_wrap=True)  # problems stay one grep-able line
 
 F = TypeVar("F", bound=Callable[..., Any])
 STACKS_DIR = Path("stacks")

@@ -77,11 +77,34 @@ def structure_problems(doc: Document) -> Iterator[Problem]:
         yield from _schema_problem(doc, error)
 
 
+def _type_mismatch(error: jsonschema.ValidationError, depth: int) -> bool:
+    """An alternative that failed only because the value is of another type altogether."""
+    if len(error.absolute_path) != depth:
+        return False
+    if error.validator == "type":
+        return True
+    return error.validator in ("anyOf", "oneOf") and all(_type_mismatch(e, depth) for e in error.context or ())
+
+
 def _schema_problem(doc: Document, error: jsonschema.ValidationError) -> Iterator[Problem]:
     path: PathKey = tuple(error.absolute_path)
     schema, instance, kind = error.schema, error.instance, error.validator
     custom = schema.get("x-message") if isinstance(schema, dict) else None
-    if kind == "additionalProperties":
+    if "propertyNames" in error.relative_schema_path:  # the key itself is wrong, not its value
+        yield doc.problem((*path, instance), f"{custom or 'invalid key'} (got {instance!r})", key=True)
+    elif kind in ("anyOf", "oneOf"):
+        # Explain through the alternatives that got past the type check, if any did.
+        informative = [e for e in error.context or () if not _type_mismatch(e, len(error.absolute_path))]
+        if informative:
+            seen: set[Problem] = set()
+            for sub in informative:
+                for problem in _schema_problem(doc, sub):
+                    if problem not in seen:
+                        seen.add(problem)
+                        yield problem
+        else:
+            yield doc.problem(path, f"{custom or 'has the wrong shape'} (got {_describe(instance)})")
+    elif kind == "additionalProperties":
         allowed = set(schema.get("properties", {}))
         patterns = [re.compile(p) for p in schema.get("patternProperties", {})]
         for key in instance:
@@ -91,8 +114,6 @@ def _schema_problem(doc: Document, error: jsonschema.ValidationError) -> Iterato
         for key in error.validator_value:
             if key not in instance:
                 yield doc.problem(path, f"missing required key {key!r}")
-    elif kind == "propertyNames":
-        yield doc.problem((*path, instance), f"{custom or 'invalid key'} (got {instance!r})", key=True)
     elif custom:
         yield doc.problem(path, f"{custom} (got {_describe(instance)})")
     elif kind == "type":
@@ -211,9 +232,9 @@ def _route_problems(
                 yield doc.problem((*at, "name"), f"duplicate route name {name!r} (first on line {first_line})")
             seen.setdefault(name, index)
         route_sources = route.get("sources")
-        if isinstance(route_sources, dict):
-            if not route_sources:
-                yield doc.problem((*at, "sources"), "a route needs at least one source")
+        if route_sources == {}:
+            yield doc.problem((*at, "sources"), "a route needs at least one source")
+        if isinstance(route_sources, dict) and sources:
             for key in route_sources:
                 if key not in sources:
                     yield doc.problem(

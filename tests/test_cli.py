@@ -1,0 +1,91 @@
+"""The command line as a user meets it: exit codes, messages, no tracebacks, no network."""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from components.cli import app
+
+ROOT = Path(__file__).resolve().parent.parent
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def _offline_from_repo_root(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the offline commands must not touch the network")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+
+
+def test_validate_committed_stacks() -> None:
+    result = runner.invoke(app, ["validate"])
+    assert result.exit_code == 0, result.output
+    assert "2 stack file(s) valid" in result.output
+
+
+def test_validate_reports_every_problem_and_exits_1_without_traceback() -> None:
+    result = runner.invoke(app, ["validate", "tests/data/stacks/invalid/Pulumi.several-problems.yaml"])
+    assert result.exit_code == 1
+    lines = result.stderr.splitlines()
+    assert lines == [
+        "tests/data/stacks/invalid/Pulumi.several-problems.yaml:3:25: $.environment: unknown environment 'prod';"
+        " one of development, staging, production",
+        "tests/data/stacks/invalid/Pulumi.several-problems.yaml:8:13: $.policy.paging: expected true or false,"
+        " got str 'yes please'",
+        "tests/data/stacks/invalid/Pulumi.several-problems.yaml:31:9: $.routes[1].sources.planetscal: unknown source"
+        " 'planetscal' (did you mean 'planetscale'?)",
+        "3 error(s); nothing was changed.",
+    ]
+    assert "Traceback" not in result.output
+
+
+def test_validate_prints_warnings_but_passes() -> None:
+    result = runner.invoke(app, ["validate", "tests/data/stacks/valid/Pulumi.full-featured.yaml"])
+    assert result.exit_code == 0
+    assert "warning: unknown source type 'tracer_io'" in result.stderr
+
+
+def test_unknown_stack_names_the_known_ones() -> None:
+    result = runner.invoke(app, ["plan", "prod"])
+    assert result.exit_code == 2
+    assert "no stack 'prod'" in result.stderr and "production, staging" in result.stderr
+
+
+@pytest.mark.parametrize("stack", ["staging", "production"])
+def test_plan_matches_the_golden_runbook_table(stack: str) -> None:
+    result = runner.invoke(app, ["plan", stack])
+    assert result.exit_code == 0, result.output
+    assert result.stdout == (ROOT / "tests" / "golden" / f"plan-{stack}.txt").read_text()
+
+
+def test_render_json_and_yaml_say_the_same() -> None:
+    as_json = runner.invoke(app, ["render", "production"])
+    as_yaml = runner.invoke(app, ["render", "production", "--format", "yaml"])
+    assert as_json.exit_code == as_yaml.exit_code == 0
+    assert json.loads(as_json.stdout) == yaml.safe_load(as_yaml.stdout)
+    assert json.loads(as_json.stdout)["stack"] == "production"
+
+
+def test_render_of_an_invalid_stack_fails_cleanly(tmp_path: Path) -> None:
+    bad = tmp_path / "Pulumi.broken.yaml"
+    bad.write_text("config:\n  aws:region: [\n")
+    result = runner.invoke(app, ["render", str(bad)])
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"{bad}:3:1: $: YAML syntax error")
+    assert result.stdout == ""
+
+
+@pytest.mark.parametrize("command", ["validate", "render", "plan", "sandbox"])
+def test_every_command_has_help(command: str) -> None:
+    result = runner.invoke(app, [command, "--help"])
+    assert result.exit_code == 0
+    assert "Usage" in result.output

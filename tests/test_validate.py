@@ -1,0 +1,129 @@
+"""Stack-file validation, driven by example files that state the exact problems they must produce.
+
+Each file under tests/data/stacks/ ends with `# expect: LINE:COL: $.path: message` comments (trailing,
+so they shift no line numbers); an invalid file must yield exactly those problems, in that order.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from components import validate
+from components.errors import Problem, StackError
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "tests" / "data" / "stacks"
+INVALID = sorted((DATA / "invalid").glob("Pulumi.*.yaml"))
+VALID = sorted((DATA / "valid").glob("Pulumi.*.yaml"))
+
+
+@pytest.fixture(autouse=True)
+def _run_from_repo_root(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)  # problems name files relative to the working directory
+
+
+def expected(path: Path) -> list[str]:
+    prefix = "# expect: "
+    return [line[len(prefix) :] for line in path.read_text().splitlines() if line.startswith(prefix)]
+
+
+def shown(problems: list[Problem]) -> list[str]:
+    """Each problem as its `# expect:` line: everything after the file name."""
+    return [str(p).removeprefix(f"{p.file}:") for p in problems]
+
+
+def test_there_are_at_least_25_invalid_examples() -> None:
+    assert len(INVALID) >= 25
+
+
+@pytest.mark.parametrize("path", INVALID, ids=lambda p: p.name)
+def test_invalid_example_reports_exactly_its_problems(path: Path) -> None:
+    stacks, problems = validate.check([path])
+    want = expected(path)
+    assert want, f"{path.name} states no expected problem"
+    assert shown(problems) == want
+    assert all(p.file == str(path.relative_to(ROOT)) for p in problems)
+    assert path not in stacks  # an invalid file never becomes a model
+
+
+@pytest.mark.parametrize("path", VALID, ids=lambda p: p.name)
+def test_valid_example_has_no_errors_only_its_warnings(path: Path) -> None:
+    stacks, problems = validate.check([path])
+    assert path in stacks
+    assert shown(problems) == expected(path)
+    assert all(p.severity == "warning" for p in problems)
+
+
+def test_two_stacks_adopting_one_source_both_hear_about_it() -> None:
+    files = validate.stack_files(DATA / "invalid" / "cross-stack")
+    _, problems = validate.check(files)
+    for path in files:
+        mine = [p for p in problems if p.file == str(path.relative_to(ROOT))]
+        assert shown(mine) == expected(path)
+
+
+def test_load_stack_raises_with_every_error_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "Pulumi.production.yaml"
+    path.write_text((DATA / "invalid" / "Pulumi.several-problems.yaml").read_text())
+    with pytest.raises(StackError) as caught:
+        validate.load_stack(path)
+    assert [f"{p.line}:{p.column}" for p in caught.value.problems] == ["3:25", "8:13", "31:9"]
+    assert f"{path}:31:9: $.routes[1].sources.planetscal: unknown source 'planetscal'" in str(caught.value)
+
+
+def test_load_stack_checks_adopt_ids_against_sibling_stacks(tmp_path: Path) -> None:
+    for path in validate.stack_files(DATA / "invalid" / "cross-stack"):
+        (tmp_path / path.name).write_text(path.read_text())
+    with pytest.raises(StackError, match=r"also adopted by .*Pulumi\.staging\.yaml:16"):
+        validate.load_stack(tmp_path / "Pulumi.production.yaml")
+
+
+def test_committed_stacks_are_valid_and_encode_the_runbook() -> None:
+    stacks, problems = validate.check(validate.stack_files(ROOT / "stacks"))
+    assert [p for p in problems if p.severity == "error"] == []
+    by_name = {s.name: s for s in stacks.values()}
+    production, staging = by_name["production"], by_name["staging"]
+
+    assert {s.name: s.adopt for s in production.sources} == {
+        "Alertmanager (Production)": "01KHSNW67SZJ1KGWEMA9C0GPT7",
+        "Checkly (Production)": "01HZ7GE7CASMF15RWV1QFCMKTQ",
+        "sev0@": None,
+        "Grafana Cloud": None,
+        "PlanetScale": None,
+        "Axiom": None,
+        "Status Page Views": None,
+    }
+    assert production.source("sev0").type == "email"
+    assert [r.name for r in production.routes] == [
+        "Production Alerts",
+        "Production Warnings",
+        "Unrouted Alerts",
+        "Database Alerts",
+        "Informational",
+    ]
+    assert {s.name: s.adopt for s in staging.sources} == {
+        "Alertmanager (Staging)": "01KH7FNXWPMH6KPCQTYJJY947G",
+        "Checkly (Staging)": "01KKZJERF1HQFJRE3XWFZ0NV19",
+    }
+    assert [r.name for r in staging.routes] == ["Staging Notifications"]
+    assert staging.paging is False and all(not r.escalate for r in staging.routes)
+    for stack in (production, staging):
+        delivery = stack.source("alertmanager").delivery
+        assert delivery and (delivery.aws_secret, delivery.kubernetes_secret) == (
+            "unkey/alertmanager-incident-io",
+            "alertmanager-incidentio",
+        )
+        assert stack.kubernetes.namespace == "monitoring"
+    assert production.aws_account_id != staging.aws_account_id
+    assert production.kube_context != staging.kube_context
+
+
+def test_duplicate_keys_are_rejected_not_silently_overwritten(tmp_path: Path) -> None:
+    text = (ROOT / "stacks" / "Pulumi.staging.yaml").read_text()
+    path = tmp_path / "Pulumi.dup.yaml"
+    path.write_text(text.replace("  alerting:policy:\n", "  alerting:policy:\n    paging: true\n", 1))
+    _, problems = validate.check([path])
+    assert len(problems) == 1
+    assert "duplicate key 'paging' (first defined on line" in problems[0].message
