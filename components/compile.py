@@ -16,6 +16,7 @@ from components.incidentio.references import (
     ref,
 )
 from components.model import TITLE, Condition, ConditionGroup, Route, Source, Stack
+from components.stackfile import bulk_allocation
 
 # Operations whose parameter is a set of values (one binding with an array); any other operation
 # gets one binding per value. The API's vocabulary is open, so unknown operations pass verbatim.
@@ -41,11 +42,11 @@ def source_id(stack: Stack, key: str) -> str:
 
 
 def attribute_id(stack: Stack, name: str) -> str:
-    return dict(stack.attributes).get(name) or ref(ALERT_ATTRIBUTE, name)
+    return stack.attribute_ids.get(name) or ref(ALERT_ATTRIBUTE, name)
 
 
 def escalation_path_id(stack: Stack, name: str) -> str:
-    return dict(stack.escalation_paths).get(name) or ref(ESCALATION_PATH, name)
+    return stack.escalation_path_ids.get(name) or ref(ESCALATION_PATH, name)
 
 
 def subject(stack: Stack, attribute: str) -> str:
@@ -252,6 +253,11 @@ def helm_values(stack: Stack) -> dict[str, Any]:
 
 def compile_stack(stack: Stack) -> dict[str, Any]:
     """Everything `pulumi up` of this stack sends, in `render`'s shape."""
+    with bulk_allocation():
+        return _compile_stack(stack)
+
+
+def _compile_stack(stack: Stack) -> dict[str, Any]:
     manifests = [external_secret(s, stack) for s in delivered(stack)]
     roll = alertmanager_roll(stack)
     return {

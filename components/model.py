@@ -7,6 +7,7 @@ dataclasses, never raw YAML.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 KNOWN_ENVIRONMENTS = ("development", "staging", "production")
@@ -116,8 +117,21 @@ class Stack:
     claim_managed: bool = False
 
     def source(self, key: str) -> Source:
-        return next(s for s in self.sources if s.key == key)
+        return self._sources_by_key[key]
 
-    @property
+    # Lookups built once per stack (cached_property writes past the frozen __setattr__).
+    @cached_property
+    def _sources_by_key(self) -> dict[str, Source]:
+        return {s.key: s for s in self.sources}
+
+    @cached_property
     def slack_channel_ids(self) -> dict[str, str]:
         return dict(self.slack_channels)
+
+    @cached_property
+    def escalation_path_ids(self) -> dict[str, str]:
+        return dict(self.escalation_paths)
+
+    @cached_property
+    def attribute_ids(self) -> dict[str, str]:
+        return dict(self.attributes)

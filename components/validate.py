@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
+import jsonschema_rs
 
 from components import model, stackfile
 from components.errors import Problem, StackError
@@ -44,9 +45,18 @@ def suggest(word: str, choices: Iterable[str]) -> str:
 
 
 @cache
+def _schema() -> dict[str, Any]:
+    return json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+
+
+@cache
 def _validator() -> jsonschema.protocols.Validator:
-    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
-    return jsonschema.Draft202012Validator(schema)
+    return jsonschema.Draft202012Validator(_schema())
+
+
+@cache
+def _fast_validator() -> Any:
+    return jsonschema_rs.validator_for(_schema())
 
 
 _TYPE_WORDS = {
@@ -73,6 +83,10 @@ def _describe(value: Any) -> str:
 
 
 def structure_problems(doc: Document) -> Iterator[Problem]:
+    # The Rust validator answers "valid?" ~100x faster; only an invalid file pays for the detailed,
+    # position-aware walk of the Python one.
+    if _fast_validator().is_valid(doc.data):
+        return
     for error in _validator().iter_errors(doc.data):
         yield from _schema_problem(doc, error)
 
@@ -400,6 +414,11 @@ def known_source_types() -> frozenset[str]:
 
 def check(paths: list[Path]) -> tuple[dict[Path, model.Stack], list[Problem]]:
     """Validate stack files together; return the models of the valid ones and every problem."""
+    with stackfile.bulk_allocation():
+        return _check(paths)
+
+
+def _check(paths: list[Path]) -> tuple[dict[Path, model.Stack], list[Problem]]:
     docs = {path: stackfile.load(path, _display(path)) for path in paths}
     problems: list[Problem] = []
     types = known_source_types()
@@ -413,6 +432,10 @@ def check(paths: list[Path]) -> tuple[dict[Path, model.Stack], list[Problem]]:
     stacks = {
         path: build_model(doc, stack_name(path), path) for path, doc in docs.items() if doc.file not in failed
     }
+    from components.simulate import coverage_problems  # simulate imports this module
+
+    for path, stack in stacks.items():  # declared alerts (`emits`) no route or several routes take
+        problems += coverage_problems(stack, docs[path])
     return stacks, sorted(problems)
 
 

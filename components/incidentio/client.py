@@ -1,0 +1,365 @@
+"""Synchronous incident.io API client: paging, bounded retries, typed errors.
+
+- Every call goes through `IncidentIoClient._request`, the one retry loop: 429 honours
+  ``Retry-After`` (seconds or HTTP date) or the body's ``rate_limit.retry_after``; 5xx and
+  connection problems back off exponentially with jitter; both are bounded by `RetryPolicy`'s
+  attempt count *and* total time.
+- A POST that creates an object is never retried blindly: after an ambiguous failure (the request
+  may have been applied: dropped connection, timeout, 5xx) the object is looked up by its unique
+  name and returned if it exists. An ambiguous PUT of a route is checked the same way, because a
+  replayed PUT would carry a version that is no longer current+1.
+- Error envelopes become the typed errors of `components.errors`. The API key lives only in the
+  httpx client's headers (httpx masks ``Authorization`` in reprs) and is scrubbed from any text
+  the server echoes back.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+
+from components.errors import (
+    ApiError,
+    AuthenticationError,
+    FieldError,
+    IncidentIoError,
+    NotFoundError,
+    RateLimitedError,
+    RejectedError,
+    ServerError,
+    TransportError,
+)
+from components.incidentio.normalise import canonical_route, canonical_source
+
+__all__ = ["DEFAULT_BASE_URL", "IncidentIoClient", "RetryPolicy"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BASE_URL = "https://api.incident.io"
+ROUTE_PAGE_SIZE = 50  # the API's maximum for /v2/alert_routes
+ESCALATION_PATH_PAGE_SIZE = 25  # the API's maximum for /v2/escalation_paths
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Bounds for retrying 429, 5xx and connection failures: whichever limit is hit first wins."""
+
+    max_attempts: int = 6
+    max_total_seconds: float = 90.0
+    base_delay: float = 0.5
+    max_delay: float = 15.0
+
+    def backoff(self, attempt: int, rng: random.Random) -> float:
+        """Delay before attempt ``attempt + 1``: exponential, capped, with "equal jitter"."""
+        ceiling = min(self.max_delay, self.base_delay * 2 ** (attempt - 1))
+        return rng.uniform(ceiling / 2, ceiling)
+
+
+class _Retryable(Exception):
+    """Internal: one attempt failed in a way worth retrying; `error` is raised if we give up."""
+
+    def __init__(self, error: IncidentIoError, delay: float | None, ambiguous: bool) -> None:
+        self.error, self.delay, self.ambiguous = error, delay, ambiguous
+
+
+Lookup = Callable[[], "dict | None"]
+
+
+class IncidentIoClient:
+    """incident.io API v2: alert routes, alert sources, escalation paths, attributes, claims."""
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        retry: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        timeout: float = 30.0,
+    ) -> None:
+        key = api_key if api_key is not None else os.environ.get("INCIDENT_IO_TOKEN", "")
+        if not key:
+            raise IncidentIoError("no incident.io API key: set INCIDENT_IO_TOKEN or alerting:incidentioApiKey")
+        self.base_url = (base_url or os.environ.get("INCIDENT_IO_API_URL") or DEFAULT_BASE_URL).rstrip("/")
+        self.retry = retry or RetryPolicy()
+        self.request_count = 0
+        self._sleep = sleep
+        self._rng = random.Random()
+        self._count_lock = threading.Lock()
+        self._http = httpx.Client(
+            base_url=self.base_url,
+            headers={"Authorization": f"Bearer {key}", "Accept": "application/json"},
+            transport=transport,
+            timeout=timeout,
+        )
+
+    def __repr__(self) -> str:
+        return f"IncidentIoClient(base_url={self.base_url!r})"
+
+    def __enter__(self) -> IncidentIoClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    # --- alert routes ----------------------------------------------------------------------
+
+    def list_alert_routes(self) -> list[dict]:
+        """Every route as a slim item ``{id, name, enabled}`` (no version, no config)."""
+        return self._paged("/v2/alert_routes", "alert_routes", ROUTE_PAGE_SIZE)
+
+    def get_alert_route(self, route_id: str) -> dict:
+        return self._request("GET", f"/v2/alert_routes/{route_id}")["alert_route"]
+
+    def create_alert_route(self, payload: dict) -> dict:
+        def already_created() -> dict | None:
+            for slim in self.list_alert_routes():
+                if slim.get("name") == payload.get("name"):
+                    route = self.get_alert_route(slim["id"])
+                    if canonical_route(route) == canonical_route(payload):
+                        return {"alert_route": route}
+            return None
+
+        body = self._request("POST", "/v2/alert_routes", json=payload, lookup=already_created)
+        return body["alert_route"]
+
+    def update_alert_route(self, route_id: str, payload: dict) -> dict:
+        """Full replacement; ``payload["version"]`` must be the current version + 1."""
+
+        def already_applied() -> dict | None:
+            route = self.get_alert_route(route_id)
+            if route.get("version") == payload.get("version") and canonical_route(route) == canonical_route(payload):
+                return {"alert_route": route}
+            return None
+
+        path = f"/v2/alert_routes/{route_id}"
+        return self._request("PUT", path, json=payload, lookup=already_applied)["alert_route"]
+
+    def delete_alert_route(self, route_id: str) -> bool:
+        """Delete; True if it existed, False if it was already gone."""
+        return self._delete(f"/v2/alert_routes/{route_id}")
+
+    # --- alert sources ---------------------------------------------------------------------
+
+    def list_alert_sources(self) -> list[dict]:
+        return self._request("GET", "/v2/alert_sources")["alert_sources"]
+
+    def get_alert_source(self, source_id: str) -> dict:
+        return self._request("GET", f"/v2/alert_sources/{source_id}")["alert_source"]
+
+    def create_alert_source(self, payload: dict) -> dict:
+        def already_created() -> dict | None:
+            for source in self.list_alert_sources():
+                if source.get("name") == payload.get("name") and canonical_source(source) == canonical_source(payload):
+                    return {"alert_source": source}
+            return None
+
+        body = self._request("POST", "/v2/alert_sources", json=payload, lookup=already_created)
+        return body["alert_source"]
+
+    def update_alert_source(self, source_id: str, payload: dict) -> dict:
+        # A full replacement without a version: replaying it is harmless.
+        return self._request("PUT", f"/v2/alert_sources/{source_id}", json=payload)["alert_source"]
+
+    def delete_alert_source(self, source_id: str) -> bool:
+        """Delete; True if it existed, False if it was already gone."""
+        return self._delete(f"/v2/alert_sources/{source_id}")
+
+    # --- references and claims -------------------------------------------------------------
+
+    def list_escalation_paths(self) -> list[dict]:
+        return self._paged("/v2/escalation_paths", "escalation_paths", ESCALATION_PATH_PAGE_SIZE)
+
+    def list_alert_attributes(self) -> list[dict]:
+        return self._request("GET", "/v2/alert_attributes")["alert_attributes"]
+
+    def create_managed_resource(self, resource_type: str, resource_id: str, annotations: dict[str, str]) -> dict:
+        """Mark a resource as managed from code (the dashboard then refuses edits to it)."""
+        payload = {
+            "resource_type": resource_type,
+            "resource_id": resource_id,
+            "annotations": annotations,
+        }
+        # Claiming is keyed by the resource, so replaying it is harmless: plain retries apply.
+        return self._request("POST", "/v2/managed_resources", json=payload)["managed_resource"]
+
+    # --- plumbing --------------------------------------------------------------------------
+
+    def _paged(self, path: str, key: str, page_size: int) -> list[dict]:
+        items: list[dict] = []
+        params: dict[str, Any] = {"page_size": page_size}
+        seen: set[str] = set()
+        while True:
+            body = self._request("GET", path, params=params)
+            items.extend(body.get(key) or [])
+            after = (body.get("pagination_meta") or {}).get("after")
+            if not after:
+                return items
+            if after in seen:  # a server bug must not become an endless loop
+                raise IncidentIoError(f"GET {path}: pagination repeated cursor {after!r}")
+            seen.add(after)
+            params = {"page_size": page_size, "after": after}
+
+    def _delete(self, path: str) -> bool:
+        def gone() -> dict | None:
+            # After an ambiguous DELETE, a 404 means our attempt did it: it did exist.
+            try:
+                self._request("GET", path)
+            except NotFoundError:
+                return {}
+            return None
+
+        try:
+            self._request("DELETE", path, lookup=gone)
+        except NotFoundError:
+            return False
+        return True
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json: dict | None = None,
+        lookup: Lookup | None = None,
+    ) -> dict:
+        """Send with bounded retries; `lookup` (for non-idempotent writes) says whether an
+        ambiguous attempt took effect, returning the body it would have answered, or None."""
+        policy = self.retry
+        started, slept = time.monotonic(), 0.0
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return self._attempt(method, path, params, json)
+            except _Retryable as failure:
+                if failure.ambiguous and lookup is not None:
+                    found = lookup()
+                    if found is not None:
+                        log.info("%s %s took effect before the failure; not resending", method, path)
+                        return found
+                delay = failure.delay
+                if delay is None:
+                    delay = policy.backoff(attempt, self._rng)
+                # With an injected sleep, wall time stays ~0: count what was slept as well.
+                used = max(time.monotonic() - started, slept)
+                if attempt >= policy.max_attempts or used + delay > policy.max_total_seconds:
+                    raise failure.error from None
+                log.warning("%s; retry %d/%d in %.1fs", failure.error, attempt, policy.max_attempts - 1, delay)
+                self._sleep(delay)
+                slept += delay
+
+    def _attempt(self, method: str, path: str, params: dict[str, Any] | None, json: dict | None) -> dict:
+        """One HTTP exchange: a decoded body, a typed error, or `_Retryable`."""
+        with self._count_lock:
+            self.request_count += 1
+        try:
+            response = self._http.request(method, path, params=params, json=json)
+        except (httpx.UnsupportedProtocol, httpx.LocalProtocolError) as exc:
+            raise TransportError(f"{method} {path}: {self._scrub(str(exc))}") from None
+        except httpx.TransportError as exc:
+            error = TransportError(f"{method} {path}: no response from {self.base_url} ({type(exc).__name__})")
+            # A connect failure means nothing was sent; anything later may have been applied.
+            sent = not isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout))
+            raise _Retryable(error, None, ambiguous=sent) from None
+
+        status = response.status_code
+        if status < 400:
+            if status == 204 or not response.content:
+                return {}
+            try:
+                decoded = response.json()
+            except ValueError:
+                raise TransportError(f"{method} {path} -> {status}: body is not JSON") from None
+            if not isinstance(decoded, dict):
+                raise TransportError(f"{method} {path} -> {status}: body is not a JSON object")
+            return decoded
+
+        envelope = _decode_envelope(response)
+        error = self._api_error(method, path, status, envelope)
+        if status == 429:
+            raise _Retryable(error, _retry_after(response, envelope), ambiguous=False)
+        if status >= 500:
+            raise _Retryable(error, None, ambiguous=True)
+        raise error
+
+    def _api_error(self, method: str, path: str, status: int, envelope: dict) -> ApiError:
+        errors = []
+        for item in envelope.get("errors") or []:
+            if not isinstance(item, dict):
+                continue
+            source = item.get("source") if isinstance(item.get("source"), dict) else {}
+            errors.append(
+                FieldError(
+                    message=self._scrub(str(item.get("message") or item.get("code") or "")),
+                    field=self._scrub(str(source["field"])) if source.get("field") else None,
+                    code=self._scrub(str(item["code"])) if item.get("code") else None,
+                )
+            )
+        cls: type[ApiError] = {
+            401: AuthenticationError,
+            404: NotFoundError,
+            429: RateLimitedError,
+        }.get(status, ServerError if status >= 500 else RejectedError)
+        error_type = envelope.get("type")
+        request_id = envelope.get("request_id")
+        return cls(
+            method=method,
+            path=path,
+            status=status,
+            error_type=self._scrub(error_type) if isinstance(error_type, str) else None,
+            request_id=request_id if isinstance(request_id, str) else None,
+            errors=errors,
+        )
+
+    def _scrub(self, text: str) -> str:
+        """`text` minus the API key (kept only in the httpx headers, not in a second attribute)."""
+        key = self._http.headers["Authorization"].removeprefix("Bearer ")
+        return text.replace(key, "[redacted]")
+
+
+def _decode_envelope(response: httpx.Response) -> dict:
+    """The error envelope, or {} when the body is not one (e.g. a proxy's HTML page)."""
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _retry_after(response: httpx.Response, envelope: dict) -> float | None:
+    """Seconds to wait from ``Retry-After`` (seconds or HTTP date) or ``rate_limit.retry_after``."""
+    candidates = [response.headers.get("Retry-After")]
+    rate_limit = envelope.get("rate_limit")
+    if isinstance(rate_limit, dict):
+        candidates.append(rate_limit.get("retry_after"))
+    for value in candidates:
+        if not isinstance(value, str) or not value.strip():
+            continue
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            pass
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            continue
+        if when.tzinfo is None:  # "-0000": UTC by RFC 5322
+            when = when.replace(tzinfo=UTC)
+        return max(0.0, when.timestamp() - time.time())
+    return None
