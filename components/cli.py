@@ -146,3 +146,78 @@ def sandbox(
     from components.incidentio.emulator import run_sandbox
 
     run_sandbox(port, api_key)
+
+
+@app.command("route")
+@edge
+def route_command(
+    stack: StackArg,
+    source: Annotated[str, typer.Option("--source", help="Key of the source the alert comes from.")],
+    label: Annotated[
+        list[str] | None, typer.Option("--label", help="A label NAME=VALUE (repeat); leave one out to send it missing.")
+    ] = None,
+    title: Annotated[str | None, typer.Option("--title", help="The alert title, for routes that look at it.")] = None,
+    stacks_dir: StacksDir = STACKS_DIR,
+) -> None:
+    """Which routes an alert matches, whom it pages, which Slack channels get it; says when it is dropped."""
+    from components import simulate
+
+    alert = simulate.Alert(source, simulate.parse_labels(label or []), title)
+    simulate.print_simulation(simulate.simulate(load(stack, stacks_dir), alert), stdout)
+
+
+@app.command("test-routes")
+@edge
+def test_routes_command(
+    stacks: Annotated[
+        list[str] | None, typer.Argument(help="Stacks to test (default: every stack; those without tests are listed).")
+    ] = None,
+    stacks_dir: StacksDir = STACKS_DIR,
+) -> None:
+    """Run the routing tests in stacks/<stack>.routing-tests.yaml; exit 1 if any case fails."""
+    from components import simulate
+
+    names = stacks or [validate.stack_name(p) for p in validate.stack_files(stacks_dir)]
+    results = simulate.run_routing_tests([load(name, stacks_dir) for name in names], required=bool(stacks))
+    if simulate.print_results(results, stdout):
+        raise typer.Exit(1)
+
+
+@app.command("docs")
+@edge
+def docs_command(
+    output: Annotated[Path, typer.Option("--output", help="The Markdown file to write.")] = Path("docs/routing.md"),
+    check: Annotated[bool, typer.Option("--check", help="Write nothing; exit 1 if the file is stale.")] = False,
+    stacks_dir: StacksDir = STACKS_DIR,
+) -> None:
+    """Generate docs/routing.md: per stack the routes table, declared alerts and a Mermaid diagram."""
+    from components import docs
+
+    text = docs.render([load(validate.stack_name(p), stacks_dir) for p in validate.stack_files(stacks_dir)])
+    if check and docs.stale(output, text):
+        stderr.print(f"{output} is stale: run `python -m components docs` and commit it", markup=False)
+        raise typer.Exit(1)
+    if not check:
+        stdout.print(f"{output} {'written' if docs.write(output, text) else 'already up to date'}", markup=False)
+
+
+@app.command("promote")
+@edge
+def promote_command(
+    source: Annotated[str, typer.Argument(help="Stack whose routing policy is promoted (e.g. staging).")],
+    target: Annotated[str, typer.Argument(help="Stack that receives it (e.g. production).")],
+    write: Annotated[bool, typer.Option("--write", help="Apply it to TARGET's stack file (asks first).")] = False,
+    yes: Annotated[bool, typer.Option("--yes", help="With --write: do not ask (required without a terminal).")] = False,
+    allow_warnings: Annotated[
+        bool, typer.Option("--allow-warnings", help="With --write: accept new validation warnings.")
+    ] = False,
+    stacks_dir: StacksDir = STACKS_DIR,
+) -> None:
+    """Show what TARGET would gain or change to match SOURCE's routing policy; --write applies it."""
+    from components import promote
+
+    promotion = promote.prepare(load(source, stacks_dir), load(target, stacks_dir))
+    promote.print_promotion(promotion, stdout)
+    confirm = promote.terminal_confirmation(stderr, yes=yes)
+    if write and promote.write(promotion, allow_warnings=allow_warnings, confirm=confirm):
+        stdout.print(f"wrote {promotion.target.file}; next: pulumi preview -s {promotion.target.name}", markup=False)

@@ -399,7 +399,8 @@ def build_model(doc: Document, name: str, path: Path) -> model.Stack:
 # -- entry points ---------------------------------------------------------------------------------
 
 
-def _display(path: Path) -> str:
+def display_name(path: Path) -> str:
+    """How problems name a file: relative to the working directory when it is below it."""
     try:
         return str(path.resolve().relative_to(Path.cwd().resolve()))
     except ValueError:
@@ -419,7 +420,7 @@ def check(paths: list[Path]) -> tuple[dict[Path, model.Stack], list[Problem]]:
 
 
 def _check(paths: list[Path]) -> tuple[dict[Path, model.Stack], list[Problem]]:
-    docs = {path: stackfile.load(path, _display(path)) for path in paths}
+    docs = {path: stackfile.load(path, display_name(path)) for path in paths}
     problems: list[Problem] = []
     types = known_source_types()
     for doc in docs.values():
@@ -450,7 +451,7 @@ def load_stack(path: Path) -> tuple[model.Stack, list[Problem]]:
     """
     siblings = [p for p in stack_files(path.parent) if p.resolve() != path.resolve()]
     stacks, problems = check([path, *siblings])
-    mine = _display(path)
+    mine = display_name(path)
     relevant = [p for p in problems if p.file == mine]
     if any(p.severity == "error" for p in relevant) or path not in stacks:
         raise StackError(relevant)
