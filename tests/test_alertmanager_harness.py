@@ -24,7 +24,6 @@ from tests.support.alertmanager import (
     wait_until,
 )
 
-
 SOURCE_PATH = "/v2/alert_events/alertmanager/01TESTSOURCE"
 
 

@@ -345,6 +345,13 @@ class Emulator:
                 **{k: stored[k] for k in _SOURCE_SERVER},
             }
 
+    def rotate_source_token(self, source_id: str) -> str:
+        """The dashboard's "rotate token" (no API does this); returns the new token."""
+        with self._lock:
+            token = secrets.token_hex(32)
+            self._sources[source_id]["secret_token"] = token
+            return token
+
     def _refuse_if_managed(self, resource_type: str, resource_id: str) -> None:
         claim = self.managed_resources.get((resource_type, resource_id))
         if claim is not None:

@@ -244,7 +244,7 @@ class AlertmanagerProcess:
             stdout=self._log_file,
             stderr=subprocess.STDOUT,
             cwd=self.workdir,
-            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,  # noqa: PLW1509
+            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
         )
         self._client = httpx.Client(base_url=self.url, timeout=10.0, trust_env=False)
 

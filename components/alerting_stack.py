@@ -1,0 +1,285 @@
+"""The Pulumi program: one `AlertingStack` (``alerting:index:AlertingStack``) per stack file.
+
+It applies `compile_stack(stack)` and nothing else: payloads and manifests are taken from the
+compiled sections and only their deploy-time placeholders are replaced by resource outputs, so
+`python -m components render <stack>` prints exactly what `pulumi up` sends.
+
+Inside, per stack: an explicit ``aws.Provider`` (the stack's region, ``allowed_account_ids`` = its
+``guards.awsAccountId``) and ``kubernetes.Provider`` (its ``guards.kubeContext``, or in GitOps mode
+a render directory), passed to every AWS and Kubernetes resource, so nothing falls back to a
+default provider; an `AlertSource` per source; an `AlertRoute` per route; a `TokenDelivery`
+(components/delivery.py) per source with ``delivery``; optionally the Alertmanager roll patch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_kubernetes as kubernetes
+
+from components import validate
+from components.compile import compile_stack
+from components.delivery import TokenDelivery, TokenDeliveryArgs, alertmanager_roll_patch, check_adopt_arn
+from components.errors import AlertingError, StackError
+from components.incidentio.provider import AlertRoute, AlertSource
+from components.incidentio.references import ALERT_SOURCE, SECRET_VERSION, find, substitute
+from components.model import Stack
+
+TYPE = "alerting:index:AlertingStack"
+GITOPS = "gitops"
+RENDERED_DIR = Path("rendered")
+# One-off adoption of AWS secrets that already exist (docs/token-delivery.md, "Adopting an
+# existing AWS secret"): a JSON object {"<source key>": "<secret ARN>"}.
+ADOPT_ENV = "ALERTING_ADOPT_AWS_SECRETS"
+# The AlertSource outputs a TokenDelivery may read (its compiled secret string names them).
+SOURCE_OUTPUTS = ("secret_token", "alert_events_url")
+
+
+def resource_name(text: str) -> str:
+    """A stable, readable Pulumi resource name for a route name ("Production Alerts" -> production-alerts)."""
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "route"
+
+
+def render_directory(stack: Stack) -> str:
+    """Where GitOps mode writes the Kubernetes manifests (relative to the project directory)."""
+    return stack.kubernetes.manifests_dir or str(RENDERED_DIR / stack.name)
+
+
+class AlertingStack(pulumi.ComponentResource):
+    """Everything one stack owns: incident.io sources and routes, and each delivered token's path."""
+
+    source_ids: pulumi.Output[dict[str, str]]
+    route_ids: pulumi.Output[dict[str, str]]
+    aws_secret_arns: pulumi.Output[dict[str, str]]
+    external_secrets: pulumi.Output[dict[str, str]]
+
+    def __init__(
+        self,
+        name: str,
+        stack: Stack,
+        *,
+        adopt_aws_secrets: Mapping[str, str] | None = None,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__(TYPE, name, None, opts)
+        self.stack = stack
+        self.compiled = compiled = compile_stack(stack)
+        # Everything that can refuse the stack is checked before the first resource is registered.
+        external_secrets, rolls = self._manifests(compiled["kubernetes"]["manifests"])
+        adopt_arns = self._adoptions(compiled["aws"], dict(adopt_aws_secrets or {}))
+
+        self.aws_provider = aws.Provider(
+            "aws",
+            region=compiled["aws"]["region"],
+            allowed_account_ids=[compiled["aws"]["account_id"]],
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.kubernetes_provider = self._kubernetes_provider(stack)
+
+        # -- incident.io --------------------------------------------------------------------
+        incident_io = compiled["incident_io"]
+        self.sources: dict[str, AlertSource] = {}
+        by_adopted_id: dict[str, AlertSource] = {}
+        for item in incident_io["alert_sources"]:
+            source = AlertSource(
+                item["key"],
+                payload=item["payload"],
+                stack=stack.name,
+                adopt=item["adopt"],
+                claim_managed=incident_io["claim_managed"],
+                # An adopted source predates this stack (and Alertmanager pages through it):
+                # `pulumi destroy` or dropping it from the file releases it, never deletes it.
+                opts=pulumi.ResourceOptions(parent=self, retain_on_delete=bool(item["adopt"])),
+            )
+            self.sources[item["key"]] = source
+            if item["adopt"]:
+                by_adopted_id[item["adopt"]] = source
+
+        self.routes: dict[str, AlertRoute] = {}
+        for item in incident_io["alert_routes"]:
+            key = resource_name(item["name"])
+            if key in self.routes:
+                raise AlertingError(f"two routes map to the same resource name {key!r}; rename one of them")
+            payload, referenced = self._route_payload(item["payload"], by_adopted_id)
+            self.routes[key] = AlertRoute(
+                key,
+                payload=payload,
+                stack=stack.name,
+                claim_managed=incident_io["claim_managed"],
+                opts=pulumi.ResourceOptions(parent=self, depends_on=referenced),
+            )
+
+        # -- token delivery -----------------------------------------------------------------
+        self.deliveries: dict[str, TokenDelivery] = {}
+        for secret in compiled["aws"]["secrets"]:
+            key = secret["source"]
+            source = self.sources[key]
+            self.deliveries[key] = TokenDelivery(
+                key,
+                TokenDeliveryArgs(
+                    source=key,
+                    aws_secret=secret,
+                    external_secret=external_secrets[key],
+                    # Secret wherever they flow, whatever the provider declares.
+                    source_outputs={output: pulumi.Output.secret(getattr(source, output)) for output in SOURCE_OUTPUTS},
+                    aws_provider=self.aws_provider,
+                    kubernetes_provider=self.kubernetes_provider,
+                    adopt_arn=adopt_arns.get(key),
+                ),
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+
+        self.alertmanager_roll: kubernetes.apiextensions.CustomResourcePatch | None = None
+        for manifest in rolls:
+            if stack.kubernetes.mode == GITOPS:
+                pulumi.log.warn(
+                    "kubernetes.alertmanager.rollOnTokenChange is not applied in gitops mode: a partial "
+                    "Alertmanager manifest cannot be rendered for Argo CD. The config reloader picks up a "
+                    "rotated token without a roll (docs/token-delivery.md).",
+                    resource=self,
+                )
+                continue
+            self.alertmanager_roll = alertmanager_roll_patch(
+                "alertmanager-roll",
+                manifest,
+                {key: delivery.version_id for key, delivery in self.deliveries.items()},
+                provider=self.kubernetes_provider,
+                parent=self,
+            )
+
+        # -- outputs (ids and names only, never a token or URL) ------------------------------
+        self.source_ids = _collect({key: s.id for key, s in self.sources.items()})
+        self.route_ids = _collect({key: r.id for key, r in self.routes.items()})
+        self.aws_secret_arns = _collect({key: d.secret_arn for key, d in self.deliveries.items()})
+        self.external_secrets = _collect({key: d.external_secret_name for key, d in self.deliveries.items()})
+        self.register_outputs(
+            {
+                "source_ids": self.source_ids,
+                "route_ids": self.route_ids,
+                "aws_secret_arns": self.aws_secret_arns,
+                "external_secrets": self.external_secrets,
+            }
+        )
+
+    def _kubernetes_provider(self, stack: Stack) -> kubernetes.Provider:
+        opts = pulumi.ResourceOptions(parent=self)
+        if stack.kubernetes.mode == GITOPS:
+            # `context` is refused together with renderYamlToDirectory; nothing touches a cluster.
+            # always_render rewrites every manifest on each `pulumi up`, changed or not.
+            return kubernetes.Provider(
+                "kubernetes",
+                render_yaml_to_directory=render_directory(stack),
+                always_render=True,
+                opts=opts,
+            )
+        return kubernetes.Provider("kubernetes", context=self.compiled["kubernetes"]["context"], opts=opts)
+
+    def _route_payload(
+        self, payload: dict[str, Any], by_adopted_id: Mapping[str, AlertSource]
+    ) -> tuple[pulumi.Input[dict[str, Any]], list[pulumi.Resource]]:
+        """The compiled route payload with ``${alert_source:<key>}`` -> that AlertSource's id.
+
+        Also returns the AlertSources the route names (placeholders and adopted ids alike), so
+        that sources are created or adopted before routes point at them.
+        """
+        keys = sorted(name for kind, name in find(payload) if kind == ALERT_SOURCE and "." not in name)
+        referenced: list[pulumi.Resource] = [self.sources[k] for k in keys]
+        referenced += [
+            by_adopted_id[entry["alert_source_id"]]
+            for entry in payload["alert_sources"]
+            if entry["alert_source_id"] in by_adopted_id
+        ]
+        if not keys:
+            return payload, referenced
+        ids = pulumi.Output.all(*(self.sources[k].id for k in keys))
+        resolved = ids.apply(
+            lambda values: substitute(payload, {(ALERT_SOURCE, k): v for k, v in zip(keys, values, strict=True)})
+        )
+        return resolved, referenced
+
+    @staticmethod
+    def _adoptions(compiled_aws: dict[str, Any], requested: dict[str, str]) -> dict[str, str]:
+        """The requested adoptions (source key -> secret ARN), each checked against the stack."""
+        secrets = {s["source"]: s for s in compiled_aws["secrets"]}
+        unknown = sorted(set(requested) - set(secrets))
+        if unknown:
+            raise AlertingError(f"{ADOPT_ENV} names sources without delivery: {', '.join(unknown)}")
+        for key, arn in requested.items():
+            check_adopt_arn(
+                arn, name=secrets[key]["name"], region=compiled_aws["region"], account_id=compiled_aws["account_id"]
+            )
+        return requested
+
+    @staticmethod
+    def _manifests(manifests: list[dict[str, Any]]) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]]]:
+        """Sort the compiled manifests: ExternalSecrets by source key, and Alertmanager rolls.
+
+        A manifest of any other kind is refused rather than silently not applied.
+        """
+        external_secrets: dict[str, dict[str, Any]] = {}
+        rolls: list[dict[str, Any]] = []
+        for manifest in manifests:
+            if manifest["kind"] == "ExternalSecret":
+                (key,) = [name for kind, name in find(manifest) if kind == SECRET_VERSION]
+                external_secrets[key] = manifest
+            elif manifest["kind"] == "Alertmanager":
+                rolls.append(manifest)
+            else:
+                raise AlertingError(f"the program does not apply {manifest['kind']} manifests yet")
+        return external_secrets, rolls
+
+
+def _collect(outputs: Mapping[str, pulumi.Output[str]]) -> pulumi.Output[dict[str, str]]:
+    keys = list(outputs)
+    return pulumi.Output.all(*outputs.values()).apply(lambda values: dict(zip(keys, values, strict=True)))
+
+
+# -- the program's edge (__main__.py) -------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def program_errors() -> Iterator[None]:
+    """This project's errors become Pulumi errors: a message, never a traceback wall.
+
+    A stack file's problems are logged one per line as ``file:line:col: $.path: message``; then the
+    program stops with a one-line `pulumi.RunError`, before any resource is registered.
+    """
+    try:
+        yield
+    except StackError as exc:
+        for problem in exc.problems:
+            (pulumi.log.error if problem.severity == "error" else pulumi.log.warn)(str(problem))
+        errors = sum(p.severity == "error" for p in exc.problems)
+        raise pulumi.RunError(f"{errors} error(s) in the stack file; nothing was changed") from None
+    except AlertingError as exc:
+        raise pulumi.RunError(str(exc)) from None
+
+
+def load_stack(path: Path) -> Stack:
+    """Validate the stack file (against its siblings) exactly like `python -m components validate`."""
+    stack, warnings = validate.load_stack(path)
+    for warning in warnings:
+        pulumi.log.warn(str(warning))
+    return stack
+
+
+def adopt_aws_secrets_from_env(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
+    """``ALERTING_ADOPT_AWS_SECRETS='{"<source key>": "<secret ARN>"}'``, or nothing."""
+    raw = environ.get(ADOPT_ENV, "").strip()
+    if not raw:
+        return {}
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        value = None
+    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+        raise AlertingError(f'{ADOPT_ENV} must be a JSON object {{"<source key>": "<secret ARN>"}}')
+    return value

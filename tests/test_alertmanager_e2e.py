@@ -1,0 +1,178 @@
+"""The committed staging stack's Alertmanager wiring, run for real: token and URL from incident.io
+(the emulator) through the compiled secret and ExternalSecret into files, read by a real
+Alertmanager (>= 0.29) whose receiver is exactly the compiled one; then a token rotation.
+
+Outside CI, where Alertmanager is not installed, the `alertmanager_bin` fixture skips with the
+command that installs it; in CI (``CI`` set) a missing Alertmanager fails the test.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from components import validate
+from components.compile import SECRETS_MOUNT, compile_stack
+from components.delivery import secret_string_json
+from components.incidentio.client import IncidentIoClient
+from components.incidentio.emulator import AlertEvent, Emulator
+from components.incidentio.references import ALERT_SOURCE, find, substitute
+from tests.support.alertmanager import AlertmanagerProcess, check_config, find_amtool, wait_until
+
+pytestmark = pytest.mark.alertmanager
+
+ROOT = Path(__file__).resolve().parent.parent
+STAGING = ROOT / "stacks" / "Pulumi.staging.yaml"
+SOURCE = "alertmanager"  # the staging source with `delivery`
+API_KEY = "e2e-api-key"
+
+
+@pytest.fixture
+def compiled() -> dict[str, Any]:
+    stack, _warnings = validate.load_stack(STAGING)
+    return compile_stack(stack)
+
+
+@pytest.fixture
+def emulator() -> Any:
+    with Emulator(API_KEY) as emu:
+        yield emu
+
+
+def section(items: list[dict[str, Any]], **match: Any) -> dict[str, Any]:
+    (found,) = [i for i in items if all(i.get(k) == v for k, v in match.items())]
+    return found
+
+
+def external_secret_of(compiled: dict[str, Any], aws_secret_name: str) -> dict[str, Any]:
+    (found,) = [
+        m
+        for m in compiled["kubernetes"]["manifests"]
+        if m["kind"] == "ExternalSecret" and {d["remoteRef"]["key"] for d in m["spec"]["data"]} == {aws_secret_name}
+    ]
+    return found
+
+
+def deliver(compiled: dict[str, Any], source: dict[str, Any], secrets_root: Path) -> Path:
+    """What `pulumi up` and External Secrets do, from the compiled sections only.
+
+    The SecretVersion's JSON is the compiled `secret_string` with the source's outputs substituted;
+    ESO copies each `remoteRef.property` of it into the target Secret's `secretKey`; the chart
+    mounts that Secret as files under /etc/alertmanager/secrets/<secret>/ (here: secrets_root/<secret>/).
+    """
+    aws_secret = section(compiled["aws"]["secrets"], source=SOURCE)
+    outputs = {"secret_token": source["secret_token"], "alert_events_url": source["alert_events_url"]}
+    resolved = {(kind, name): outputs[name.partition(".")[2]] for kind, name in find(aws_secret["secret_string"])}
+    assert {kind for kind, _ in resolved} == {ALERT_SOURCE}
+    secret_value = json.loads(secret_string_json(substitute(aws_secret["secret_string"], resolved)))
+
+    external = external_secret_of(compiled, aws_secret["name"])
+    directory = secrets_root / external["spec"]["target"]["name"]
+    directory.mkdir(parents=True, exist_ok=True)
+    for item in external["spec"]["data"]:
+        (directory / item["secretKey"]).write_text(secret_value[item["remoteRef"]["property"]])
+    return directory
+
+
+def remap_secret_paths(receivers: list[dict[str, Any]], secrets_root: Path) -> list[dict[str, Any]]:
+    """The compiled receivers with /etc/alertmanager/secrets/<secret>/<key> moved to secrets_root.
+
+    The only change made to the compiled config: the pod's mount point becomes a temp directory.
+    """
+    prefix = f"{SECRETS_MOUNT}/"
+    remapped = json.loads(json.dumps(receivers))
+    for receiver in remapped:
+        for config in receiver.get("incidentio_configs", []):
+            for key in ("url_file", "alert_source_token_file"):
+                assert config[key].startswith(prefix), config[key]
+                config[key] = str(secrets_root / config[key].removeprefix(prefix))
+    return remapped
+
+
+def write_alertmanager_config(path: Path, receivers: list[dict[str, Any]]) -> Path:
+    (receiver,) = receivers  # staging delivers one Alertmanager source
+    config = {
+        "route": {
+            "receiver": receiver["name"],
+            "group_by": ["alertname"],
+            "group_wait": "0s",
+            "group_interval": "1s",
+            "repeat_interval": "1h",
+        },
+        "receivers": receivers,
+    }
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def events_for(emulator: Emulator, alertname: str) -> list[AlertEvent]:
+    return [
+        e
+        for e in list(emulator.alert_events)
+        if any(a.get("labels", {}).get("alertname") == alertname for a in e.body.get("alerts", []))
+    ]
+
+
+def posts_to(emulator: Emulator, path: str) -> int:
+    return sum(1 for method, p, _query in list(emulator.requests) if method == "POST" and p == path)
+
+
+def authorization(event: AlertEvent) -> str:
+    return {k.lower(): v for k, v in event.headers.items()}["authorization"]
+
+
+def test_compiled_receiver_delivers_to_incident_io_and_follows_a_token_rotation(
+    alertmanager_bin: str, tmp_path: Path, compiled: dict[str, Any], emulator: Emulator
+) -> None:
+    # 1. The staging Alertmanager source, created through the API from its compiled payload.
+    payload = section(compiled["incident_io"]["alert_sources"], key=SOURCE)["payload"]
+    assert find(payload) == set(), "the e2e source payload has no deploy-time references"
+    with IncidentIoClient(API_KEY, emulator.base_url) as client:
+        source = client.create_alert_source(payload)
+    source_path = f"/v2/alert_events/alertmanager/{source['id']}"
+    assert source["alert_events_url"] == emulator.base_url + source_path
+    first_token = source["secret_token"]
+
+    # 2. Token and URL delivered into the files the compiled receiver reads.
+    secrets_root = tmp_path / "secrets"
+    directory = deliver(compiled, source, secrets_root)
+    assert (directory / "token").read_text() == first_token
+    assert (directory / "url").read_text() == source["alert_events_url"]
+    receivers = remap_secret_paths(compiled["alertmanager"]["receivers"], secrets_root)
+    config = write_alertmanager_config(tmp_path / "alertmanager.yml", receivers)
+    assert first_token not in config.read_text(), "the config holds file paths, never the token"
+
+    # 3. amtool accepts the compiled receiver.
+    amtool = find_amtool(alertmanager_bin)
+    assert amtool, "amtool is installed with Alertmanager"
+    checked = check_config(config, amtool)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+    with AlertmanagerProcess(config, tmp_path / "am", binary=alertmanager_bin) as am:
+        # 4. An alert reaches the source's endpoint with the delivered token.
+        am.post_alerts([{"labels": {"alertname": "E2EFirst", "severity": "critical"}}])
+        (first,) = wait_until(lambda: events_for(emulator, "E2EFirst"), message="E2EFirst at incident.io")
+        assert (first.source_type, first.source_id) == ("alertmanager", source["id"])
+        assert posts_to(emulator, source_path) == 1
+        assert authorization(first) == f"Bearer {first_token}"
+        assert first_token not in json.dumps(first.body), "the token travels only in the header"
+        assert first.body["alerts"][0]["labels"] == {"alertname": "E2EFirst", "severity": "critical"}
+
+        # 5. Rotated in incident.io but not yet delivered: the old token is refused (401).
+        second_token = emulator.rotate_source_token(source["id"])
+        am.post_alerts([{"labels": {"alertname": "E2EStale", "severity": "critical"}}])
+        wait_until(lambda: posts_to(emulator, source_path) >= 2, message="the stale-token attempt")
+        assert events_for(emulator, "E2EStale") == []
+
+        # 6. Delivered again (new secret version -> ESO -> files) and reloaded, as the config
+        #    reloader does when the mounted secret changes: the new token is used, no restart.
+        deliver(compiled, {**source, "secret_token": second_token}, secrets_root)
+        am.reload()
+        am.post_alerts([{"labels": {"alertname": "E2ESecond", "severity": "warning"}}])
+        (second,) = wait_until(lambda: events_for(emulator, "E2ESecond"), message="E2ESecond at incident.io")
+        assert second.source_id == source["id"]
+        assert authorization(second) == f"Bearer {second_token}"
