@@ -113,8 +113,12 @@ class AlertingStack(pulumi.ComponentResource):
                 key,
                 payload=payload,
                 stack=stack.name,
+                adopt=item["adopt"],
                 claim_managed=incident_io["claim_managed"],
-                opts=pulumi.ResourceOptions(parent=self, depends_on=referenced),
+                # Like adopted sources: an adopted route is released, never deleted, by the stack.
+                opts=pulumi.ResourceOptions(
+                    parent=self, depends_on=referenced, retain_on_delete=bool(item["adopt"])
+                ),
             )
 
         # -- token delivery -----------------------------------------------------------------

@@ -274,7 +274,9 @@ def _compile_stack(stack: Stack) -> dict[str, Any]:
                 }
                 for s in stack.sources
             ],
-            "alert_routes": [{"name": r.name, "payload": route_payload(r, stack)} for r in stack.routes],
+            "alert_routes": [
+                {"name": r.name, "adopt": r.adopt, "payload": route_payload(r, stack)} for r in stack.routes
+            ],
             "claim_managed": stack.claim_managed,
         },
         "aws": {

@@ -74,6 +74,7 @@ class Incident:
 class Route:
     name: str
     sources: tuple[SourceFilter, ...]
+    adopt: str | None = None  # take over this existing route (by id) instead of creating one
     escalate: tuple[str, ...] = ()
     slack: tuple[str, ...] = ()
     enabled: bool = True

@@ -194,11 +194,15 @@ def _filter_text(groups: tuple[ConditionGroup, ...]) -> str:
 
 
 def promoted_route(route: Route, counterpart: Route | None, name: str, source: Stack) -> Route:
-    """`route`'s policy with the target's name, escalation and target-only sources."""
+    """`route`'s policy with the target's name, escalation, adopted id and target-only sources."""
     declared = {s.key for s in source.sources}
     kept = tuple(f for f in counterpart.sources if f.source not in declared) if counterpart else ()
     return dataclasses.replace(
-        route, name=name, sources=route.sources + kept, escalate=counterpart.escalate if counterpart else ()
+        route,
+        name=name,
+        sources=route.sources + kept,
+        escalate=counterpart.escalate if counterpart else (),
+        adopt=counterpart.adopt if counterpart else None,  # an incident.io id is per environment
     )
 
 
@@ -419,6 +423,7 @@ def edit(target_text: str, source_text: str, plans: list[RoutePlan], target_path
             new = _uncommented(node)
             new["name"] = plan.target_route
             new.pop("escalate", None)
+            new.pop("adopt", None)  # the staging route's id: production's route is another object
             anchors = [placed[i] for i in sorted(placed) if i < plan.source_index]
             position = next((i + 1 for i, n in enumerate(routes) if anchors and n is anchors[-1]), len(routes))
             routes.insert(position, new)

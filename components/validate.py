@@ -1,7 +1,7 @@
 """Stage 3: check a parsed stack file and build its typed model, collecting every problem.
 
 Structure (keys, types, required keys, formats) is checked by the JSON Schema in
-`components/schemas/stack.schema.json`; meaning (references, policy, uniqueness, cross-stack adopt
+`components/schemas/stack.schema.json`; meaning (references, policy, uniqueness, adopted
 ids) by the functions below. Both report `file:line:col: $.path: message`. No network, no Pulumi.
 """
 
@@ -182,7 +182,6 @@ def semantic_problems(doc: Document, known_types: frozenset[str]) -> Iterator[Pr
 def _source_problems(
     doc: Document, sources: dict[str, Any], known_types: frozenset[str], *, has_kubernetes: bool
 ) -> Iterator[Problem]:
-    adopted: dict[str, str] = {}
     secrets: dict[tuple[str, str], str] = {}
     for key, source in sources.items():
         if not isinstance(source, dict):
@@ -196,11 +195,6 @@ def _source_problems(
                 " accepted as is, since incident.io adds source types",
                 severity="warning",
             )
-        adopt = source.get("adopt")
-        if isinstance(adopt, str):
-            if adopt in adopted:
-                yield doc.problem((*at, "adopt"), f"source id {adopt} is already adopted by source {adopted[adopt]!r}")
-            adopted.setdefault(adopt, key)
         delivery = source.get("delivery")
         if delivery is None:
             continue
@@ -269,25 +263,36 @@ def _route_problems(
             )
 
 
-def cross_stack_problems(docs: list[Document]) -> Iterator[Problem]:
-    """Two stacks adopting the same incident.io source would fight over it."""
-    owners: dict[str, dict[str, tuple[Document, str]]] = {}
+def _adoptions(doc: Document) -> Iterator[tuple[str, PathKey, str]]:
+    """(adopted id, path of the `adopt` value, readable owner) for every source and route."""
+    config = _mapping(_mapping(doc.data).get(CFG))
+    for key, source in _mapping(config.get(f"{stackfile.PROJECT}:sources")).items():
+        adopt = _mapping(source).get("adopt")
+        if isinstance(adopt, str):
+            yield adopt, (*project_key("sources"), key, "adopt"), f"source {key!r}"
+    for index, route in enumerate(_listing(config.get(f"{stackfile.PROJECT}:routes"))):
+        adopt = _mapping(route).get("adopt")
+        if isinstance(adopt, str):
+            yield adopt, (*project_key("routes"), index, "adopt"), f"route {_mapping(route).get('name')!r}"
+
+
+def adoption_problems(docs: list[Document]) -> Iterator[Problem]:
+    """An incident.io object adopted twice, in one stack or across stacks, would be fought over."""
+    claims: dict[str, list[tuple[Document, PathKey, str]]] = {}
     for doc in docs:
-        sources = _mapping(_mapping(_mapping(doc.data).get(CFG)).get(f"{stackfile.PROJECT}:sources"))
-        for key, source in sources.items():
-            adopt = _mapping(source).get("adopt")
-            if isinstance(adopt, str):
-                owners.setdefault(adopt, {}).setdefault(doc.file, (doc, key))
-    for adopt, by_file in owners.items():
-        for doc, key in by_file.values():  # every party hears about every other one
-            for other, other_key in by_file.values():
-                if other is doc:
+        for adopt, path, owner in _adoptions(doc):
+            claims.setdefault(adopt, []).append((doc, path, owner))
+    for adopt, parties in claims.items():
+        for doc, path, _ in parties:  # every party hears about every other one
+            for other, other_path, other_owner in parties:
+                if (other, other_path) == (doc, path):
                     continue
-                line = other.where((*project_key("sources"), other_key, "adopt"))[0]
+                line = other.where(other_path)[0]
+                where = f"line {line}" if other is doc else f"{other.file}:{line}"
                 yield doc.problem(
-                    (*project_key("sources"), key, "adopt"),
-                    f"source id {adopt} is also adopted by {other.file}:{line} (sources.{other_key});"
-                    " an incident.io source belongs to one stack",
+                    path,
+                    f"id {adopt} is also adopted by {other_owner} ({where});"
+                    " an incident.io object belongs to one place",
                 )
 
 
@@ -349,6 +354,7 @@ def build_model(doc: Document, name: str, path: Path) -> model.Stack:
     routes = tuple(
         model.Route(
             name=spec["name"],
+            adopt=spec.get("adopt"),
             sources=tuple(model.SourceFilter(key, _groups(cond)) for key, cond in spec["sources"].items()),
             escalate=tuple(spec.get("escalate", ())),
             slack=tuple(spec.get("slack", ())),
@@ -428,7 +434,7 @@ def _check(paths: list[Path]) -> tuple[dict[Path, model.Stack], list[Problem]]:
             problems += structure_problems(doc)
             problems += semantic_problems(doc, types)
         problems += doc.problems
-    problems += cross_stack_problems([d for d in docs.values() if d.data is not None])
+    problems += adoption_problems([d for d in docs.values() if d.data is not None])
     failed = {p.file for p in problems if p.severity == "error"}
     stacks = {
         path: build_model(doc, stack_name(path), path) for path, doc in docs.items() if doc.file not in failed

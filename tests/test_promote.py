@@ -20,7 +20,14 @@ from components.promote import Action
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE = ROOT / "tests" / "data" / "promote"
 STACKS = ROOT / "stacks"
-STAGING_IDS = ("01KH7FNXWPMH6KPCQTYJJY947G", "01KKZJERF1HQFJRE3XWFZ0NV19", "C0PLACEHOLDERSTG", "C0PLACEHOLDERSBT")
+STAGING_IDS = (
+    "01KH7FNXWPMH6KPCQTYJJY947G",
+    "01KKZJERF1HQFJRE3XWFZ0NV19",
+    "01KH7FNXWPMH6KPCQTYJJYRTE1",  # staging's own route ids
+    "01KH7FNXWPMH6KPCQTYJJYRTE2",
+    "C0PLACEHOLDERSTG",
+    "C0PLACEHOLDERSBT",
+)
 runner = CliRunner()
 
 
@@ -129,6 +136,8 @@ def test_a_staged_route_reaches_production_with_productions_bindings(stacks: Pat
     assert alerts.sources[0].groups[0][0].values == ("critical", "page")
     assert alerts.grouping is not None and alerts.grouping.window_seconds == 300
     assert routes["Batch Jobs"].escalate == ()  # a new route never pages by itself
+    assert routes["Batch Jobs"].adopt is None  # staging's route id stays in staging
+    assert alerts.adopt == "01KHSNW67SZJ1KGWEMA9C0RTE1"  # production's own route, still adopted
     assert routes["Unrouted Alerts"].grouping is not None and routes["Unrouted Alerts"].grouping.window_seconds == 600
     assert "Database Alerts" in routes and routes["Database Alerts"].escalate == ("Engineering On-Call",)
     assert "Sentry Errors" not in routes and "Staging Chatter" not in routes

@@ -8,8 +8,8 @@ move them), so this module imports without side effects and the provider objects
 - **Credentials**: `configure()` stores ``alerting:incidentioApiKey`` / ``alerting:incidentioApiUrl``
   in the module-level `_PROCESS` (never on an instance, never in an input or output); without them
   the client falls back to ``INCIDENT_IO_TOKEN`` / ``INCIDENT_IO_API_URL``.
-- **Outputs**: the inputs echoed (``payload``, ``stack``, ``project``, ``claim_managed``, and
-  ``adopt`` for sources) plus ``applied`` (canonical form of what incident.io answered to the last
+- **Outputs**: the inputs echoed (``payload``, ``stack``, ``project``, ``claim_managed``,
+  ``adopt``) plus ``applied`` (canonical form of what incident.io answered to the last
   write: the baseline for drift), ``references`` (placeholder -> id used), ``owner``
   (``<project>/<stack>``), ``claimed``; routes add ``version``; sources add ``alert_events_url``
   ("" for sources that take no HTTP events) and ``secret_token`` (a secret output).
@@ -28,8 +28,8 @@ labels, and managed-resource claims are write-only (the API offers ``POST /v2/ma
 and no way to read a claim back). So incident.io cannot say which stack owns an object, and the
 provider enforces only what it can observe:
 
-1. adoption takes over an object *as it is*: its ``source_type`` and name must be the declared
-   ones, otherwise `OwnershipError` (the usual mistake: one environment's stack pointing at another
+1. adoption takes over an object *as it is*: its name (and a source's ``source_type``) must be the
+   declared ones, otherwise `OwnershipError` (the usual mistake: one environment's stack pointing at another
    environment's source id). Renaming is a later, ordinary update. (`validate` also refuses an id
    adopted by two stack files of the folder, offline.)
 2. with ``claim_managed`` the object is claimed with the annotation ``alerting/stack:
@@ -209,7 +209,7 @@ class _Provider(ResourceProvider):
     """Shared behaviour; subclasses set `kind` and implement create/read/update."""
 
     kind: ClassVar[_Kind]
-    input_keys: ClassVar[tuple[str, ...]] = ("payload", *_META_INPUTS)
+    input_keys: ClassVar[tuple[str, ...]] = ("payload", *_META_INPUTS, "adopt")
 
     def configure(self, req: ConfigureRequest) -> None:
         # Runs in the provider process with the decrypted stack config; kept at module level.
@@ -321,7 +321,6 @@ class AlertSourceProvider(_Provider):
     """CRUD for ``/v2/alert_sources``; `create` adopts by id when the input ``adopt`` says so."""
 
     kind = _SOURCE
-    input_keys = ("payload", *_META_INPUTS, "adopt")
 
     def _schema_problems(self, payload: dict) -> list[str]:
         # `source_type` grows over time: a type newer than the vendored spec is not an error.
@@ -417,13 +416,33 @@ class AlertRouteProvider(_Provider):
         inputs = self._inputs(props)
         client = _PROCESS.client()
         payload, references = self._resolve(client, inputs["payload"])
-        route = client.create_alert_route(payload)
-        try:
-            claimed = self._claim(client, route["id"], inputs)
-        except Exception:
-            self._undo_create(client, route["id"])
-            raise
+        adopt = inputs.get("adopt")
+        if adopt:
+            route, claimed = self._adopt(client, adopt, payload, inputs)
+        else:
+            route = client.create_alert_route(payload)
+            try:
+                claimed = self._claim(client, route["id"], inputs)
+            except Exception:
+                self._undo_create(client, route["id"])
+                raise
         return CreateResult(route["id"], self._outs(inputs, route, references, claimed))
+
+    def _adopt(self, client: IncidentIoClient, id_: str, payload: dict, inputs: dict[str, Any]) -> tuple[dict, bool]:
+        """Take over an existing route as it is (same name); claim it; then apply the declared payload."""
+        try:
+            live = client.get_alert_route(id_)
+        except NotFoundError:
+            raise AlertingError(f"adopt: no alert route with id {id_} in incident.io") from None
+        if live.get("name") != payload.get("name"):
+            raise OwnershipError(
+                f"refusing to adopt alert route {id_}: it is the route {live.get('name')!r}, the stack declares"
+                f" {payload.get('name')!r}. Adoption takes a route over as it is: check `adopt`;"
+                " to rename, adopt it under its current name first"
+            )
+        claimed = self._claim(client, id_, inputs)  # before changing anything: refuse another stack's
+        # No "last applied" yet: the live route is taken as the baseline, then made to match.
+        return self._put(client, id_, payload, inputs, canonical_route(live)), claimed
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         try:
@@ -523,9 +542,11 @@ class AlertSource(pulumi.dynamic.Resource, module="incidentio", name="AlertSourc
 
 
 class AlertRoute(pulumi.dynamic.Resource, module="incidentio", name="AlertRoute"):
-    """An incident.io alert route (v2), from a compiled payload whose source ids are substituted."""
+    """An incident.io alert route (v2), from a compiled payload whose source ids are substituted,
+    created or adopted by id."""
 
     payload: pulumi.Output[dict]
+    adopt: pulumi.Output[str | None]
     version: pulumi.Output[int]
     applied: pulumi.Output[dict]
     references: pulumi.Output[dict]
@@ -538,6 +559,7 @@ class AlertRoute(pulumi.dynamic.Resource, module="incidentio", name="AlertRoute"
         *,
         payload: pulumi.Input[dict],
         stack: str,
+        adopt: str | None = None,
         claim_managed: bool = False,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
@@ -545,6 +567,7 @@ class AlertRoute(pulumi.dynamic.Resource, module="incidentio", name="AlertRoute"
             "payload": payload,
             "stack": stack,
             "project": pulumi.get_project(),
+            "adopt": adopt,
             "claim_managed": claim_managed,
             **dict.fromkeys(_ROUTE_OUTPUTS),
         }

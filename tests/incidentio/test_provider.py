@@ -557,6 +557,53 @@ def test_adoption_of_an_unknown_id_is_a_clear_error(source_payload: Callable[...
         sources.create(roundtrip(inputs(source_payload(), adopt="01NOSUCHSOURCE000000000000")))
 
 
+def test_route_adoption_takes_over_the_live_route_without_a_duplicate(
+    emulator: Emulator,
+    client: IncidentIoClient,
+    route_payload: Callable[..., dict],
+    compiled_route: Callable[..., dict],
+) -> None:
+    live = client.create_alert_route(route_payload(channel="C0BYHAND01"))  # made in the dashboard
+    emulator.reset_log()
+    route_id, outs = create_route(inputs(compiled_route(), adopt=live["id"]))
+
+    assert route_id == live["id"]
+    assert [r["id"] for r in client.list_alert_routes()] == [live["id"]], "no duplicate"
+    assert "POST /v2/alert_routes" not in calls(emulator)
+    now = client.get_alert_route(route_id)
+    assert now["version"] == live["version"] + 1 == outs["version"]  # made to match the stack file
+    assert differences(canonical_route(now), canonical_route(route_payload())) == []
+    assert outs["adopt"] == live["id"]
+
+
+def test_route_adoption_of_a_route_already_as_declared_changes_nothing(
+    emulator: Emulator,
+    client: IncidentIoClient,
+    route_payload: Callable[..., dict],
+    compiled_route: Callable[..., dict],
+) -> None:
+    live = client.create_alert_route(route_payload())
+    emulator.reset_log()
+    create_route(inputs(compiled_route(), adopt=live["id"]))
+    assert [c for c in calls(emulator) if not c.startswith("GET")] == []
+    assert client.get_alert_route(live["id"])["version"] == live["version"]
+
+
+def test_route_adoption_refuses_a_route_of_another_name(
+    emulator: Emulator,
+    client: IncidentIoClient,
+    route_payload: Callable[..., dict],
+    compiled_route: Callable[..., dict],
+) -> None:
+    live = client.create_alert_route(route_payload("Staging Notifications"))
+    emulator.reset_log()
+    with pytest.raises(OwnershipError, match="it is the route 'Staging Notifications', the stack declares"):
+        routes.create(roundtrip(inputs(compiled_route(), adopt=live["id"])))
+    assert [c for c in calls(emulator) if not c.startswith("GET")] == [], "nothing was changed"
+    with pytest.raises(AlertingError, match="adopt: no alert route with id 01NOSUCHROUTE0000000000000"):
+        routes.create(roundtrip(inputs(compiled_route(), adopt="01NOSUCHROUTE0000000000000")))
+
+
 def test_claims_carry_the_owning_stack_and_lock_the_dashboard(
     emulator: Emulator, compiled_route: Callable[..., dict], source_payload: Callable[..., dict], seeded: Seeded
 ) -> None:

@@ -295,6 +295,15 @@ def test_gitops_mode_writes_to_the_configured_directory(stack_variant: Any) -> N
     assert run.one(K8S_PROVIDER).inputs["renderYamlToDirectory"] == "deploy/alerting"
 
 
+def test_an_adopted_route_is_taken_over_and_released_on_destroy(stack_variant: Any) -> None:
+    route_id = "01KHSNW67SZJ1KGWEMA9C0RTE1"
+    project = stack_variant("staging", lambda c: c["alerting:routes"][0].update(adopt=route_id))
+    run = run_program("staging", project_dir=project)
+    (route,) = [r for r in run.resources if r.type == "pulumi-python:dynamic/incidentio:AlertRoute"]
+    assert route.inputs["adopt"] == route_id
+    assert route.retain_on_delete is True
+
+
 def enable_roll(config: dict[str, Any]) -> None:
     config["alerting:kubernetes"]["alertmanager"] = {
         "name": "kube-prometheus-stack-alertmanager",
