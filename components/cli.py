@@ -221,3 +221,78 @@ def promote_command(
     confirm = promote.terminal_confirmation(stderr, yes=yes)
     if write and promote.write(promotion, allow_warnings=allow_warnings, confirm=confirm):
         stdout.print(f"wrote {promotion.target.file}; next: pulumi preview -s {promotion.target.name}", markup=False)
+
+
+BackupDir = Annotated[
+    Path, typer.Argument(metavar="DIR", help="Backup folder (alert_routes/ and alert_sources/ inside).")
+]
+Workers = Annotated[int, typer.Option("--workers", min=1, max=32, help="Requests in flight at once.")]
+MaxRate = Annotated[
+    int, typer.Option("--max-requests-per-minute", min=1, help="Ceiling for every request, retries included.")
+]
+
+
+@app.command("backup")
+@edge
+def backup_command(
+    directory: BackupDir = Path("backups/incident.io"),
+    workers: Workers = 8,
+    max_rate: MaxRate = 1100,
+) -> None:
+    """Save every incident.io alert route and alert source as one JSON file each (tokens redacted)."""
+    from components import backup
+
+    with backup.connect(max_rate) as client, backup.progress(stderr) as reporter:
+        report = backup.backup(client, directory, workers=workers, reporter=reporter)
+    stdout.print(report.summary(), markup=False)
+    report.check()
+
+
+@app.command("restore")
+@edge
+def restore_command(
+    directory: BackupDir = Path("backups/incident.io"),
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask (required without a terminal).")] = False,
+    prune: Annotated[bool, typer.Option("--prune", help="Also delete live objects the backup does not hold.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the differences; change nothing.")] = False,
+    workers: Workers = 8,
+    max_rate: MaxRate = 1100,
+) -> None:
+    """Show how incident.io differs from a backup, ask, then make it match (creates; deletes only with --prune)."""
+    from components import backup
+    from components.promote import terminal_confirmation
+
+    with backup.connect(max_rate) as client:
+        confirm = terminal_confirmation(stderr, yes=yes)
+        report = backup.restore(
+            client, directory, prune=prune, dry_run=dry_run, confirm=confirm, out=stdout, err=stderr, workers=workers
+        )
+    report.check()
+
+
+@app.command("import")
+@edge
+def import_command(
+    stack: StackArg,
+    write: Annotated[bool, typer.Option("--write", help="Merge into the stack file (comments kept).")] = False,
+    output: Annotated[Path | None, typer.Option("--output", help="Write the entries to this file, not stdout.")] = None,
+    match: Annotated[str | None, typer.Option("--match", help="Only routes whose name matches this regex.")] = None,
+    workers: Workers = 8,
+    max_rate: MaxRate = 1100,
+    stacks_dir: StacksDir = STACKS_DIR,
+) -> None:
+    """Read the live incident.io organisation as STACK's entries (sources with `adopt` ids, routes)."""
+    from components import backup, importer
+
+    with backup.connect(max_rate) as client, backup.progress(stderr) as reporter:
+        live = importer.read_live(client, workers=workers, reporter=reporter)
+    imported = importer.prepare(live, importer.read_target(stack_path(stack, stacks_dir)), match=match)
+    importer.print_import(imported, stderr)
+    if write:
+        done = importer.write(imported, live)
+        stdout.print(f"{imported.target.path} {'written' if done else 'already up to date'}", markup=False)
+    if output is not None:
+        backup.write_atomic(output, imported.fragment)
+    elif not write:
+        sys.stdout.write(imported.fragment)
+    imported.check()
