@@ -29,7 +29,6 @@ import tempfile
 import threading
 import time
 import unicodedata
-import urllib.request
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -39,14 +38,13 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-import httpx
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from components.errors import AlertingError, NotFoundError, OperationError, UsageError
-from components.incidentio.client import DEFAULT_BASE_URL, IncidentIoClient, RetryPolicy
+from components.incidentio.client import IncidentIoClient, RetryPolicy
 from components.incidentio.normalise import (
     canonical_route,
     canonical_source,
@@ -137,29 +135,6 @@ class RateLimiter:
             self._sleep(delay)
 
 
-class ThrottledTransport(httpx.BaseTransport):
-    """An httpx transport that takes a `RateLimiter` slot before every request it sends."""
-
-    def __init__(self, limiter: RateLimiter, inner: httpx.BaseTransport) -> None:
-        self.limiter, self._inner = limiter, inner
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        self.limiter.acquire()
-        return self._inner.handle_request(request)
-
-    def close(self) -> None:
-        self._inner.close()
-
-
-def _environment_proxy(base_url: str) -> str | None:
-    """The proxy httpx would take from the environment (an explicit transport disables that)."""
-    url = httpx.URL(base_url)
-    if urllib.request.proxy_bypass(url.host):  # NO_PROXY
-        return None
-    proxies = urllib.request.getproxies()
-    return proxies.get(url.scheme) or proxies.get("all")
-
-
 def connect(
     requests_per_minute: int = DEFAULT_REQUESTS_PER_MINUTE,
     *,
@@ -172,9 +147,7 @@ def connect(
     """A client (``INCIDENT_IO_TOKEN`` / ``INCIDENT_IO_API_URL`` unless given) whose every request,
     retries included, stays within `requests_per_minute`."""
     limiter = RateLimiter(requests_per_minute, clock=clock, sleep=sleep)
-    url = base_url or os.environ.get("INCIDENT_IO_API_URL") or DEFAULT_BASE_URL
-    transport = ThrottledTransport(limiter, httpx.HTTPTransport(proxy=_environment_proxy(url)))
-    return IncidentIoClient(api_key, base_url, transport=transport, retry=retry, sleep=sleep)
+    return IncidentIoClient(api_key, base_url, retry=retry, sleep=sleep, throttle=limiter.acquire)
 
 
 # --- progress ----------------------------------------------------------------------------------

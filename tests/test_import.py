@@ -13,7 +13,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from components import backup, importer, validate
+from components import importer, validate
 from components.cli import app
 from components.compile import compile_stack
 from components.errors import OperationError
@@ -391,13 +391,13 @@ def test_secret_scan_no_key_or_token_in_any_file_output_or_request(
     monkeypatch.setenv("INCIDENT_IO_TOKEN", API_KEY)
     monkeypatch.setenv("INCIDENT_IO_API_URL", emulator.base_url)
     sent: list[bytes] = []
-    handle = backup.ThrottledTransport.handle_request
+    handle = httpx.HTTPTransport.handle_request
 
-    def recording(self: backup.ThrottledTransport, request: httpx.Request) -> httpx.Response:
+    def recording(self: httpx.HTTPTransport, request: httpx.Request) -> httpx.Response:
         sent.append(request.read())
         return handle(self, request)
 
-    monkeypatch.setattr(backup.ThrottledTransport, "handle_request", recording)
+    monkeypatch.setattr(httpx.HTTPTransport, "handle_request", recording)
     outputs: list[str] = []
 
     def run(*args: str) -> None:

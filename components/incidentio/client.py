@@ -87,7 +87,10 @@ class IncidentIoClient:
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
         timeout: float = 30.0,
+        throttle: Callable[[], None] | None = None,
     ) -> None:
+        """`throttle`, when given, is called before every attempt (retries included): a rate
+        limiter shared by concurrent callers (backup/restore) plugs in there."""
         key = api_key if api_key is not None else os.environ.get("INCIDENT_IO_TOKEN", "")
         if not key:
             raise IncidentIoError("no incident.io API key: set INCIDENT_IO_TOKEN or alerting:incidentioApiKey")
@@ -95,6 +98,7 @@ class IncidentIoClient:
         self.retry = retry or RetryPolicy()
         self.request_count = 0
         self._sleep = sleep
+        self._throttle = throttle
         self._rng = random.Random()
         self._count_lock = threading.Lock()
         self._http = httpx.Client(
@@ -266,6 +270,8 @@ class IncidentIoClient:
 
     def _attempt(self, method: str, path: str, params: dict[str, Any] | None, json: dict | None) -> dict:
         """One HTTP exchange: a decoded body, a typed error, or `_Retryable`."""
+        if self._throttle is not None:
+            self._throttle()
         with self._count_lock:
             self.request_count += 1
         try:

@@ -419,3 +419,29 @@ def test_delete_committed_then_dropped_reports_it_existed(
 
     assert client.delete_alert_route(route["id"]) is True
     assert client.list_alert_routes() == []
+
+
+def test_throttle_is_asked_before_every_attempt_retries_included(api_key: str, sleeps: Any) -> None:
+    answers = iter(
+        [
+            httpx.Response(503),
+            httpx.Response(429, headers={"Retry-After": "1"}),
+            httpx.Response(200, json={"alert_sources": []}),
+        ]
+    )
+    events: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        events.append("send")
+        return next(answers)
+
+    with IncidentIoClient(
+        api_key,
+        "https://api.test",
+        transport=httpx.MockTransport(handler),
+        retry=FAST,
+        sleep=sleeps,
+        throttle=lambda: events.append("throttle"),
+    ) as client:
+        client.list_alert_sources()
+    assert events == ["throttle", "send"] * 3
