@@ -23,9 +23,7 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import re
-import tempfile
 import threading
 import time
 import unicodedata
@@ -53,6 +51,7 @@ from components.incidentio.normalise import (
     source_payload_from_response,
 )
 from components.incidentio.references import ALERT_SOURCE, PLACEHOLDER, ref, substitute
+from components.stackedit import write_atomic
 
 __all__ = [
     "DEFAULT_DIRECTORY",
@@ -311,34 +310,6 @@ def file_name(item: dict) -> str:
     if not isinstance(object_id, str) or not _ID.match(object_id):
         raise OperationError(f"unexpected id {object_id!r}: not written")
     return f"{slug(item.get('name'))}--{object_id}.json"
-
-
-def write_atomic(path: Path, text: str) -> bool:
-    """Replace `path` with `text` (temporary file, fsync, rename); False if it already holds it."""
-    data = text.encode("utf-8")
-    try:
-        if path.read_bytes() == data:
-            return False
-    except OSError:
-        pass
-    try:
-        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as exc:
-        raise OperationError(f"cannot write {path}: {exc.strerror or exc}") from None
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-    except OSError as exc:
-        Path(temporary).unlink(missing_ok=True)
-        raise OperationError(f"cannot write {path}: {exc.strerror or exc}") from None
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return True
 
 
 def _written_by_us(path: Path) -> bool:

@@ -20,6 +20,7 @@ from components.compile import compile_stack
 from components.errors import AlertingError, StackError, UsageError
 from components.model import Stack
 from components.plan import print_plan
+from components.stackedit import terminal_confirmation, write_atomic
 
 app = typer.Typer(
     help="Alert routing as code: incident.io sources and routes, their tokens and Alertmanager wiring.",
@@ -198,7 +199,7 @@ def docs_command(
         stderr.print(f"{output} is stale: run `python -m components docs` and commit it", markup=False)
         raise typer.Exit(1)
     if not check:
-        stdout.print(f"{output} {'written' if docs.write(output, text) else 'already up to date'}", markup=False)
+        stdout.print(f"{output} {'written' if write_atomic(output, text) else 'already up to date'}", markup=False)
 
 
 @app.command("promote")
@@ -218,7 +219,7 @@ def promote_command(
 
     promotion = promote.prepare(load(source, stacks_dir), load(target, stacks_dir))
     promote.print_promotion(promotion, stdout)
-    confirm = promote.terminal_confirmation(stderr, yes=yes)
+    confirm = terminal_confirmation(stderr, yes=yes)
     if write and promote.write(promotion, allow_warnings=allow_warnings, confirm=confirm):
         stdout.print(f"wrote {promotion.target.file}; next: pulumi preview -s {promotion.target.name}", markup=False)
 
@@ -260,7 +261,6 @@ def restore_command(
 ) -> None:
     """Show how incident.io differs from a backup, ask, then make it match (creates; deletes only with --prune)."""
     from components import backup
-    from components.promote import terminal_confirmation
 
     with backup.connect(max_rate) as client:
         confirm = terminal_confirmation(stderr, yes=yes)
@@ -292,7 +292,7 @@ def import_command(
         done = importer.write(imported, live)
         stdout.print(f"{imported.target.path} {'written' if done else 'already up to date'}", markup=False)
     if output is not None:
-        backup.write_atomic(output, imported.fragment)
+        write_atomic(output, imported.fragment)
     elif not write:
         sys.stdout.write(imported.fragment)
     imported.check()

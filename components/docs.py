@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from components.errors import OperationError
 from components.model import Stack
 from components.plan import NONE, describe_groups, route_condition, route_sources
 from components.simulate import describe_alert, emitted_alerts, simulate
@@ -148,18 +147,6 @@ def render(stacks: Iterable[Stack]) -> str:
     for stack in stacks:
         lines += ["", *stack_section(stack)]
     return "\n".join(lines) + "\n"
-
-
-def write(path: Path, text: str) -> bool:
-    """Write `text` to `path` if it differs; return whether it changed."""
-    try:
-        if path.is_file() and path.read_text(encoding="utf-8") == text:
-            return False
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise OperationError(f"cannot write {path}: {exc.strerror or exc}") from None
-    return True
 
 
 def stale(path: Path, text: str) -> bool:

@@ -51,7 +51,7 @@ from components.incidentio.normalise import (
 )
 from components.incidentio.references import ALERT_ATTRIBUTE, ESCALATION_PATH, substitute
 from components.model import TITLE, Stack
-from components.promote import check_text, dump, round_tripper, write_stack_file
+from components.stackedit import check_text, dump, round_tripper, write_stack_file
 
 __all__ = ["Imported", "Live", "Target", "prepare", "read_live", "read_target", "write"]
 

@@ -25,11 +25,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import io
-import os
 import re
-import sys
-import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -37,13 +33,10 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.prompt import Confirm
 from rich.table import Table
-from ruamel.yaml import YAML
 from ruamel.yaml.comments import Comment, CommentedMap, CommentedSeq
-from ruamel.yaml.error import YAMLError
 
-from components import stackfile, validate
+from components import stackedit, stackfile
 from components.compile import compile_stack
 from components.errors import OperationError, Problem, StackError
 from components.model import ConditionGroup, Grouping, Incident, Route, Stack
@@ -338,36 +331,6 @@ def plan_routes(source: Stack, target: Stack) -> list[RoutePlan]:
 
 # -- the stack file, comments and layout kept -----------------------------------------------------
 
-# (mapping, sequence, offset) indentations tried, in order; the first that reproduces the file wins.
-_LAYOUTS = ((2, 4, 2), (2, 2, 0), (4, 6, 4), (4, 4, 0), (4, 4, 2), (3, 5, 3))
-
-
-def _loader() -> YAML:
-    yaml = YAML()  # round trip: comments, key order, flow style
-    yaml.preserve_quotes = True
-    yaml.width = 4096  # never fold a long line
-    return yaml
-
-
-def round_tripper(text: str, path: Path) -> YAML:
-    """A ruamel.yaml round-tripper that writes `text` back byte for byte, or OperationError."""
-    for mapping, sequence, offset in _LAYOUTS:
-        yaml = _loader()
-        yaml.indent(mapping=mapping, sequence=sequence, offset=offset)
-        try:
-            if dump(yaml, yaml.load(text)) == text:
-                return yaml
-        except YAMLError as exc:
-            raise OperationError(f"cannot read {path}: {exc}") from None
-    raise OperationError(f"cannot edit {path} without changing its layout (unusual indentation); nothing was written")
-
-
-def dump(yaml: YAML, data: Any) -> str:
-    stream = io.StringIO()
-    yaml.dump(data, stream)
-    return stream.getvalue()
-
-
 def _uncommented(node: Any) -> Any:
     """A deep copy of a node from the other stack's file, without that file's comments."""
     node = copy.deepcopy(node)
@@ -399,9 +362,9 @@ def _copy_field(target: CommentedMap, source: CommentedMap, key: str) -> None:
 
 def edit(target_text: str, source_text: str, plans: list[RoutePlan], target_path: Path) -> str:
     """The target file's text with the plans' ADD and CHANGE applied, every other byte kept."""
-    yaml = round_tripper(target_text, target_path)
+    yaml = stackedit.round_tripper(target_text, target_path)
     data = yaml.load(target_text)
-    staged = _loader().load(source_text)
+    staged = stackedit.loader().load(source_text)
     routes: CommentedSeq = data["config"][ROUTES]
     staged_routes: CommentedSeq = staged["config"][ROUTES]
     nodes = list(routes)  # by the target's original indexes
@@ -428,51 +391,13 @@ def edit(target_text: str, source_text: str, plans: list[RoutePlan], target_path
             position = next((i + 1 for i, n in enumerate(routes) if anchors and n is anchors[-1]), len(routes))
             routes.insert(position, new)
             placed[plan.source_index] = new
-    return dump(yaml, data)
+    return stackedit.dump(yaml, data)
 
 
 # -- validation and writing -----------------------------------------------------------------------
 
 
-def check_text(text: str, path: Path) -> tuple[list[Problem], Stack | None]:
-    """Validate `text` as the stack file `path` (against its sibling stacks) without touching it."""
-    siblings = [p for p in validate.stack_files(path.parent) if p.resolve() != path.resolve()]
-    with tempfile.TemporaryDirectory(prefix="alerting-promote-") as folder:
-        candidate = Path(folder) / path.name
-        candidate.write_text(text, encoding="utf-8")
-        stacks, problems = validate.check([candidate, *siblings])
-        shown = validate.display_name(path)
-        mine = [dataclasses.replace(p, file=shown) for p in problems if Path(p.file).resolve() == candidate.resolve()]
-        model = stacks.get(candidate)
-    return sorted(mine), dataclasses.replace(model, file=path) if model else None
 
-
-def write_stack_file(path: Path, expected: str, text: str) -> None:
-    """Replace `path` with `text` atomically, if `text` is a valid stack file and `path` still holds
-    `expected`; otherwise raise and leave it untouched."""
-    problems, _ = check_text(text, path)
-    if any(p.severity == "error" for p in problems):
-        raise StackError(problems)
-    if _read(path) != expected:
-        raise OperationError(f"{path} changed since the promotion was prepared; nothing was written, run it again")
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.chmod(temporary, path.stat().st_mode & 0o7777)
-        os.replace(temporary, path)
-    except OSError as exc:
-        Path(temporary).unlink(missing_ok=True)
-        raise OperationError(f"cannot write {path}: {exc.strerror or exc}; it is unchanged") from None
-
-
-def _read(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise OperationError(f"cannot read {path}: {exc}") from None
 
 
 # -- the whole promotion --------------------------------------------------------------------------
@@ -527,12 +452,12 @@ def _changed_route_payloads(before: Stack, after: Stack) -> set[str]:
 def prepare(source: Stack, target: Stack) -> Promotion:
     """Everything `promote` shows and `--write` writes; touches no file."""
     plans = plan_routes(source, target)
-    original = _read(target.file)
+    original = stackedit.read(target.file)
     if not any(p.action in (Action.ADD, Action.CHANGE) for p in plans):
         return Promotion(source, target, tuple(plans), original, original)
-    candidate = edit(original, _read(source.file), plans, target.file)
-    before_problems, _ = check_text(original, target.file)
-    problems, after = check_text(candidate, target.file)
+    candidate = edit(original, stackedit.read(source.file), plans, target.file)
+    before_problems, _ = stackedit.check_text(original, target.file)
+    problems, after = stackedit.check_text(candidate, target.file)
     known = {p.message for p in before_problems}
     new_warnings = tuple(p for p in problems if p.severity == "warning" and p.message not in known)
     outcomes: list[Outcome] = []
@@ -563,21 +488,8 @@ def write(promotion: Promotion, *, allow_warnings: bool, confirm: Callable[[str]
         )
     if not confirm(f"Write these changes to {path}?"):
         raise OperationError(f"not confirmed; {path} is unchanged")
-    write_stack_file(path, promotion.original, promotion.candidate)
+    stackedit.write_stack_file(path, promotion.original, promotion.candidate)
     return True
-
-
-def terminal_confirmation(console: Console, *, yes: bool) -> Callable[[str], bool]:
-    """Ask on the terminal; with `yes`, do not ask; with no terminal and no `yes`, refuse."""
-
-    def confirm(question: str) -> bool:
-        if yes:
-            return True
-        if not sys.stdin.isatty():
-            raise OperationError("refusing to write without confirmation: no terminal to ask on; pass --yes")
-        return Confirm.ask(question, console=console, default=False)
-
-    return confirm
 
 
 # -- showing it -----------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner, Result
 
-from components import promote, validate
+from components import promote, stackedit, validate
 from components.cli import app
 from components.compile import compile_stack
 from components.errors import OperationError, StackError
@@ -249,7 +249,7 @@ def test_an_invalid_production_file_is_never_written(stacks: Path) -> None:
     original = path.read_text()
     invalid = original.replace('slack: ["#alerts"]', 'slack: ["#nowhere"]', 1)
     with pytest.raises(StackError) as caught:
-        promote.write_stack_file(path, original, invalid)
+        stackedit.write_stack_file(path, original, invalid)
     assert "unknown Slack channel '#nowhere'" in str(caught.value)
     assert str(caught.value).startswith(f"{path}:")  # the production file's name, not a temporary one
     assert path.read_text() == original
@@ -278,7 +278,7 @@ def test_a_production_file_changed_meanwhile_is_not_overwritten(stacks: Path) ->
     result = promotion(stacks)
     path = stacks / "Pulumi.production.yaml"
     path.write_text(path.read_text() + "# someone else's edit\n")
-    with pytest.raises(OperationError, match="changed since the promotion was prepared"):
+    with pytest.raises(OperationError, match="changed since it was read; nothing was written"):
         promote.write(result, allow_warnings=False, confirm=lambda question: True)
     assert path.read_text().endswith("# someone else's edit\n")
 
