@@ -41,6 +41,7 @@ def compiled() -> dict[str, Any]:
 def emulator() -> Any:
     with Emulator(API_KEY) as emu:
         yield emu
+        assert emu.schema_violations == [], "a request body broke the official incident.io schema"
 
 
 def section(items: list[dict[str, Any]], **match: Any) -> dict[str, Any]:

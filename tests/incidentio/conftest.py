@@ -48,9 +48,13 @@ def api_key() -> str:
 
 
 @pytest.fixture
-def emulator() -> Iterator[Emulator]:
+def emulator(request: pytest.FixtureRequest) -> Iterator[Emulator]:
+    """A started emulator; afterwards, no request body may have broken the official schema
+    (unless the test is marked `sends_invalid_bodies`, to check the emulator rejects them)."""
     with Emulator(API_KEY) as emu:
         yield emu
+        if request.node.get_closest_marker("sends_invalid_bodies") is None:
+            assert emu.schema_violations == [], "a request body broke the official incident.io schema"
 
 
 @pytest.fixture

@@ -160,6 +160,7 @@ def test_stale_version_is_a_typed_rejection(
     assert client.get_alert_route(route["id"])["name"] == "Production Alerts"
 
 
+@pytest.mark.sends_invalid_bodies
 def test_validation_errors_keep_message_and_field(client: IncidentIoClient, route_payload: Callable[..., dict]) -> None:
     payload = route_payload()
     del payload["channel_config"]

@@ -172,6 +172,7 @@ def test_route_delete_answers_204_then_404(http: httpx.Client, route_payload: Ca
     assert http.get(url).status_code == 404
 
 
+@pytest.mark.sends_invalid_bodies
 def test_schema_violations_get_422_and_are_recorded(
     emulator: Emulator, http: httpx.Client, route_payload: Callable[..., dict]
 ) -> None:
@@ -247,6 +248,7 @@ def test_out_of_band_source_edit_is_refused_once_claimed(
     assert (live["name"], live["secret_token"]) == ("Edited", source["secret_token"])
 
 
+@pytest.mark.sends_invalid_bodies
 def test_managed_resource_claims_need_an_existing_object_and_a_valid_body(http: httpx.Client) -> None:
     missing = {"resource_type": "alert_route", "resource_id": "01HZZZNOPE0000000000000000", "annotations": {}}
     assert http.post("/v2/managed_resources", json=missing).status_code == 404
@@ -286,6 +288,7 @@ def test_source_names_are_unique_and_type_is_fixed(http: httpx.Client, source_pa
     assert http.get(url).status_code == 404
 
 
+@pytest.mark.sends_invalid_bodies
 def test_source_schema_violation_is_422(
     emulator: Emulator, http: httpx.Client, source_payload: Callable[..., dict]
 ) -> None:
