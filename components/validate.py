@@ -20,6 +20,7 @@ import jsonschema_rs
 
 from components import model, stackfile
 from components.errors import Problem, StackError
+from components.schemas import source_types
 from components.stackfile import Document, PathKey
 
 SCHEMA_PATH = Path(__file__).parent / "schemas" / "stack.schema.json"
@@ -414,8 +415,6 @@ def display_name(path: Path) -> str:
 
 
 def known_source_types() -> frozenset[str]:
-    from components.schemas import source_types
-
     return frozenset(source_types())
 
 
