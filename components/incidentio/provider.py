@@ -506,6 +506,20 @@ _SOURCE_OUTPUTS = ("alert_events_url", "secret_token", "applied", "references", 
 _ROUTE_OUTPUTS = ("version", "applied", "references", "owner", "claimed")
 
 
+def _props(
+    payload: pulumi.Input[dict], stack: str, adopt: str | None, claim_managed: bool, outputs: tuple[str, ...]
+) -> dict[str, Any]:
+    """The inputs (never a credential) plus the output names, declared so they can be read."""
+    return {
+        "payload": payload,
+        "stack": stack,
+        "project": pulumi.get_project(),
+        "adopt": adopt,
+        "claim_managed": claim_managed,
+        **dict.fromkeys(outputs),
+    }
+
+
 class AlertSource(pulumi.dynamic.Resource, module="incidentio", name="AlertSource"):
     """An incident.io alert source, created from a compiled payload or adopted by id."""
 
@@ -528,14 +542,7 @@ class AlertSource(pulumi.dynamic.Resource, module="incidentio", name="AlertSourc
         claim_managed: bool = False,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        props = {
-            "payload": payload,
-            "stack": stack,
-            "project": pulumi.get_project(),
-            "adopt": adopt,
-            "claim_managed": claim_managed,
-            **dict.fromkeys(_SOURCE_OUTPUTS),
-        }
+        props = _props(payload, stack, adopt, claim_managed, _SOURCE_OUTPUTS)
         secret = pulumi.ResourceOptions(additional_secret_outputs=["secret_token"])
         opts = pulumi.ResourceOptions.merge(opts or pulumi.ResourceOptions(), secret)
         super().__init__(AlertSourceProvider(), resource_name, props, opts)
@@ -563,14 +570,7 @@ class AlertRoute(pulumi.dynamic.Resource, module="incidentio", name="AlertRoute"
         claim_managed: bool = False,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        props = {
-            "payload": payload,
-            "stack": stack,
-            "project": pulumi.get_project(),
-            "adopt": adopt,
-            "claim_managed": claim_managed,
-            **dict.fromkeys(_ROUTE_OUTPUTS),
-        }
+        props = _props(payload, stack, adopt, claim_managed, _ROUTE_OUTPUTS)
         super().__init__(AlertRouteProvider(), resource_name, props, opts)
 
 
