@@ -6,6 +6,7 @@ exist at deploy time are placeholders (components/incidentio/references.py).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from components.incidentio.references import (
@@ -15,7 +16,8 @@ from components.incidentio.references import (
     SECRET_VERSION,
     ref,
 )
-from components.model import TITLE, Condition, ConditionGroup, Route, Source, Stack
+from components.model import TITLE, Binding, Condition, ConditionGroup, Route, Source, Stack
+from components.routing import PAYLOAD_ROOT, expression_reference
 from components.stackfile import bulk_allocation
 
 # Operations whose parameter is a set of values (one binding with an array); any other operation
@@ -73,19 +75,48 @@ def condition_groups(stack: Stack, groups: tuple[ConditionGroup, ...]) -> list[d
     return [{"conditions": [condition_payload(stack, c) for c in group]} for group in groups]
 
 
+def template_bindings(
+    bindings: Iterable[tuple[str, str, Binding]],
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(expressions, attribute bindings) of a source template, from (attribute id, attribute name,
+    binding) triples: each path binding is a parse of the alert's payload, the form incident.io
+    evaluates (a plain `payload.…` reference resolves to nothing)."""
+    expressions: list[dict[str, Any]] = []
+    attributes: list[dict[str, Any]] = []
+    for attr_id, name, binding in bindings:
+        if binding.path is not None:
+            reference = expression_reference(name)
+            expressions.append(
+                {
+                    "label": name,
+                    "reference": reference,
+                    "root_reference": PAYLOAD_ROOT,
+                    "operations": [
+                        {
+                            "operation_type": "parse",
+                            "parse": {"source": binding.path, "returns": {"type": "String", "array": False}},
+                        }
+                    ],
+                }
+            )
+            value: dict[str, Any] = {"reference": f'expressions["{reference}"]'}
+        else:
+            value = {"literal": binding.literal}
+        attributes.append({"alert_attribute_id": attr_id, "binding": {"value": value}})
+    return expressions, attributes
+
+
 def source_payload(source: Source, stack: Stack) -> dict[str, Any]:
     """`AlertSourcesCreatePayloadV2`: name, type, and a template binding the declared attributes."""
+    expressions, attributes = template_bindings((attribute_id(stack, n), n, b) for n, b in source.attributes)
     return {
         "name": source.name,
         "source_type": source.type,
         "template": {
-            "title": {"reference": "alert.title"},
-            "description": {"reference": "alert.description"},
-            "expressions": [],
-            "attributes": [
-                {"alert_attribute_id": attribute_id(stack, name), "binding": {"value": {"reference": reference}}}
-                for name, reference in source.attributes
-            ],
+            "title": dict(source.title) or {"reference": "alert.title"},
+            "description": dict(source.description) or {"reference": "alert.description"},
+            "expressions": expressions,
+            "attributes": attributes,
         },
     }
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
+from components.coverage import emitted_alerts
 from components.model import Stack
 from components.plan import NONE, describe_groups, route_condition, route_sources
-from components.simulate import describe_alert, emitted_alerts, simulate
+from components.simulate import describe_alert, simulate
 
 DOCS_PATH = Path("docs") / "routing.md"
 

@@ -37,7 +37,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
-from components import stackfile, validate
+from components import routing, stackfile, validate
 from components.backup import DEFAULT_WORKERS, SILENT, Organisation, Reporter, read_organisation, slug
 from components.compile import compile_stack
 from components.errors import OperationError, StackError, UsageError
@@ -58,7 +58,8 @@ __all__ = ["Imported", "Live", "Target", "prepare", "read_live", "read_target", 
 CONFIG = "config"
 INCIDENTIO, SOURCES, ROUTES = (f"{stackfile.PROJECT}:{k}" for k in ("incidentio", "sources", "routes"))
 _SLACK_ID = re.compile(r"^[CG][A-Z0-9]{6,}$")
-_SOURCE_KEYS = ("name", "type", "adopt", "delivery", "attributes", "emits")
+_EXPRESSION_REFERENCE = re.compile(r'^expressions\["(?P<ref>[^"]+)"\]$')
+_SOURCE_KEYS = ("name", "type", "adopt", "delivery", "attributes", "title", "description", "emits")
 
 
 class Inexpressible(Exception):
@@ -377,20 +378,45 @@ class _Mapper:
             raise Inexpressible("; ".join(reasons))
         return entry
 
-    def source_attributes(self, source: dict) -> dict[str, str] | None:
-        """The template's attribute bindings, or None when they are not `{attribute: reference}`."""
-        bindings = {}
-        for item in _mapping(source_payload_from_response(source).get("template")).get("attributes") or []:
-            reference = _mapping(_mapping(_mapping(item).get("binding")).get("value")).get("reference")
-            if set(_mapping(item)) != {"alert_attribute_id", "binding"} or set(item["binding"]) != {"value"}:
-                return None
-            if set(item["binding"]["value"]) != {"reference"} or not isinstance(reference, str):
+    def source_template(self, source: dict) -> dict[str, Any] | None:
+        """The stack-file keys for a source's template (`attributes`, and `title`/`description`
+        when they are not the defaults), or None when the language cannot express it."""
+        template = _mapping(_mapping(source_payload_from_response(source)).get("template"))
+        expressions = {str(_mapping(e).get("reference")): _mapping(e) for e in template.get("expressions") or []}
+        used: set[str] = set()
+        bindings: dict[str, Any] = {}
+        for item in template.get("attributes") or []:
+            binding = _mapping(_mapping(item).get("binding"))
+            value = _mapping(binding.get("value"))
+            if set(_mapping(item)) != {"alert_attribute_id", "binding"} or set(binding) != {"value"}:
                 return None
             try:
-                bindings[self.attributes.name(str(item["alert_attribute_id"]))] = reference
+                name = self.attributes.name(str(item["alert_attribute_id"]))
             except Inexpressible:
                 return None
-        return bindings
+            match = _EXPRESSION_REFERENCE.match(str(value.get("reference", "")))
+            path = (
+                routing.binding_path(expressions.get(match["ref"], {}))
+                if match and set(value) == {"reference"}
+                else None
+            )
+            if set(value) == {"literal"} and isinstance(value["literal"], str):
+                bindings[name] = {"literal": value["literal"]}
+            elif path is not None and match is not None:
+                bindings[name] = path
+                used.add(match["ref"])
+            else:
+                return None
+        if set(expressions) - used:  # expressions no binding of the language's form uses
+            return None
+        keys: dict[str, Any] = {"attributes": bindings}
+        for part in ("title", "description"):
+            value = _mapping(template.get(part))
+            if value != {"reference": f"alert.{part}"}:
+                if len(value) != 1 or not set(value) <= {"literal", "reference"}:
+                    return None
+                keys[part] = dict(value)
+        return keys
 
 
 @dataclass
@@ -460,14 +486,15 @@ def _map(
             key = _source_key(name, taken)
             taken.add(key)
         entry = {"name": name, "type": source.get("source_type"), "adopt": source_id}
-        attributes = mapper.source_attributes(source)
-        if attributes is None:
+        template = mapper.source_template(source)
+        if template is None:
             imported.warnings.append(
-                f"alert source {name!r}: its template's attribute bindings cannot be expressed; `pulumi up` would"
-                " replace them (declare `attributes` by hand)"
+                f"alert source {name!r}: its template (attribute bindings, expressions, title) cannot be"
+                " expressed; `pulumi up` stops rather than replace it (declare it by hand, or set"
+                " discardLiveSettings: true on the source to let it go)"
             )
         else:
-            entry["attributes"] = attributes  # {} too: the stack's own `attributes` are replaced
+            entry.update(template)  # attributes: {} too: the stack's own `attributes` are replaced
         imported.sources[key] = entry
         imported.source_ids[key] = source_id
         source_keys[source_id] = key
@@ -594,10 +621,7 @@ def _round_trip(
         wanted = canonical_source(substitute(item["payload"], resolved))
         fields = differences(canonical_source(sources_by_id[live_id]), wanted)
         if fields:
-            warnings.append(
-                f"alert source {item['name']!r}: `pulumi up` would change {', '.join(fields)} (the language"
-                " sets the template title and description to alert.title and alert.description)"
-            )
+            warnings.append(f"alert source {item['name']!r}: `pulumi up` would change {', '.join(fields)}")
     return found, warnings
 
 

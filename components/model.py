@@ -47,14 +47,30 @@ class Delivery:
 
 
 @dataclass(frozen=True)
+class Binding:
+    """How a source fills one alert attribute: a path parsed out of each alert's payload
+    (`$.labels.severity`) or a fixed value."""
+
+    path: str | None = None
+    literal: str | None = None
+
+
+@dataclass(frozen=True)
 class Source:
     key: str
     name: str
     type: str
     adopt: str | None = None
     delivery: Delivery | None = None
-    attributes: tuple[tuple[str, str], ...] = ()  # attribute name -> template reference
+    attributes: tuple[tuple[str, Binding], ...] = ()  # attribute name -> binding, sorted by name
     emits: tuple[tuple[str, tuple[str | None, ...]], ...] = ()  # label -> values (None = missing)
+    title: tuple[tuple[str, str], ...] = ()  # template title binding ({literal}|{reference}); () = default
+    description: tuple[tuple[str, str], ...] = ()
+    discard_live: bool = False  # may a write drop live settings the stack does not declare?
+
+    @cached_property
+    def bound(self) -> frozenset[str]:
+        return frozenset(name for name, _ in self.attributes)
 
 
 @dataclass(frozen=True)
@@ -81,6 +97,7 @@ class Route:
     when: tuple[ConditionGroup, ...] = ()
     grouping: Grouping | None = None
     incident: Incident = field(default_factory=Incident)
+    discard_live: bool = False  # may a write drop live settings the stack does not declare?
 
 
 @dataclass(frozen=True)

@@ -38,10 +38,11 @@ from ruamel.yaml.comments import Comment, CommentedMap, CommentedSeq
 
 from components import stackedit, stackfile
 from components.compile import compile_stack
+from components.coverage import emitted_alerts
 from components.errors import OperationError, Problem, StackError
-from components.model import ConditionGroup, Grouping, Incident, Route, Stack
+from components.model import TITLE, ConditionGroup, Grouping, Incident, Route, Stack
 from components.plan import NONE, describe_groups
-from components.simulate import describe_alert, describe_outcome, emitted_alerts, simulate
+from components.simulate import describe_alert, describe_outcome, simulate
 
 ROUTES = f"{stackfile.PROJECT}:routes"
 ABSENT = "-"
@@ -244,6 +245,17 @@ def _blockers(route: Route, target: Stack) -> list[str]:
         for c in route.slack
         if c not in target.slack_channel_ids
     ]
+    # A condition reads an attribute only the target source's own bindings fill.
+    for source_filter in route.sources:
+        if source_filter.source not in declared:
+            continue
+        bound = target.source(source_filter.source).bound
+        used = {c.attribute for group in (*source_filter.groups, *route.when) for c in group} - {TITLE}
+        reasons += [
+            f"attribute {a!r} is not bound by {target.name}'s source {source_filter.source!r}"
+            " (bind it there first under `attributes:`)"
+            for a in sorted(used - bound)
+        ]
     return reasons
 
 

@@ -1,142 +1,112 @@
 """The routing simulator: which routes an alert matches, whom it pages, which Slack channels get it.
 
-One evaluator serves four users: `route` (one alert from the command line), `test-routes` (routing
-tests as data, `stacks/<stack>.routing-tests.yaml`), validate's coverage check (every combination of
-the label values a source declares under `emits`) and promotion (what changes for those alerts).
+It compiles the stack exactly as `render` does (ids that exist only at deploy time stay
+placeholders) and hands those payloads to the one routing evaluator, `components.routing`, which
+the emulator also runs over what `pulumi up` created. Users: `route` (one alert from the command
+line, by labels or by a real payload), `test-routes` (routing tests as data,
+`stacks/<stack>.routing-tests.yaml`), validate's coverage check (`components.coverage`) and
+promotion.
 
-Semantics (docs/routing.md, "How an alert is routed"): an alert from source S matches a route when S
-is among the route's sources, one of that source's condition groups holds (no groups = every alert)
-and one of the route-wide `when` groups holds (none = always). All conditions of a group must hold.
-A condition reads the alert label of the same name (`title` is the alert title). Every matching,
-enabled route acts on the alert: several matches page and post several times, no match drops it.
-
-The logic is three-valued: an operation the simulator does not know, or a label whose value is not
-known (coverage: a label the source does not declare), gives "cannot tell" with the reason, never a
-guess.
+An alert given by labels becomes the payload its source type sends (`routing.sample_payload`:
+Alertmanager labels under ``labels``, incident.io's HTTP source under ``metadata``); the source's
+bindings then decide which attributes it has. A label no binding extracts is not an attribute.
 """
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Callable, Iterable, Iterator, Mapping
+import json
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
-from components import stackfile
+from components import compile as compiler
+from components import routing, stackfile
 from components.errors import Problem, StackError, UsageError
-from components.model import TITLE, Condition, ConditionGroup, Route, Source, Stack
+from components.model import Route, Source, Stack
 from components.plan import NONE, describe_groups
+from components.routing import Unknown
 from components.stackfile import Document, PathKey
-from components.validate import suggest
+from components.suggest import suggest
 
-# -- three-valued logic ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Unknown:
-    """Neither true nor false: the simulator cannot tell, for these reasons."""
-
-    reasons: frozenset[str]
+__all__ = ["Alert", "Simulation", "Unknown", "simulate", "simulate_payload"]
 
 
-Truth = bool | Unknown
-
-
-def _all(truths: Iterable[Truth]) -> Truth:
-    reasons: set[str] = set()
-    for truth in truths:
-        if truth is False:
-            return False
-        if isinstance(truth, Unknown):
-            reasons |= truth.reasons
-    return Unknown(frozenset(reasons)) if reasons else True
-
-
-def _any(truths: Iterable[Truth]) -> Truth:
-    reasons: set[str] = set()
-    for truth in truths:
-        if truth is True:
-            return True
-        if isinstance(truth, Unknown):
-            reasons |= truth.reasons
-    return Unknown(frozenset(reasons)) if reasons else False
-
-
-# -- alerts and conditions ------------------------------------------------------------------------
+# -- alerts ---------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class Alert:
-    """An alert as routing sees it: its source key, its labels and its title.
+    """An alert as its sender describes it: source key, labels and title, or the payload itself.
 
     A label with value None is missing. With `complete` (the default) every label not listed is
     missing too; without it (coverage of declared `emits`) an unlisted label, and the title when not
-    given, is unknown.
+    given, is unknown. A `payload` (one alert's payload, as the source receives it) replaces the
+    labels and title.
     """
 
     source: str
     labels: tuple[tuple[str, str | None], ...] = ()
     title: str | None = None
     complete: bool = True
+    payload: Any = None
 
-    def value(self, attribute: str) -> str | Unknown | None:
-        if attribute == TITLE:
-            if self.title is not None or self.complete:
-                return self.title
-            return Unknown(frozenset({"the alert title is not known"}))
-        labels = dict(self.labels)
-        if attribute in labels or self.complete:
-            return labels.get(attribute)
-        return Unknown(frozenset({f"label {attribute!r} is not declared under emits"}))
+    def body(self, source_type: str) -> Any:
+        if self.payload is not None:
+            return self.payload
+        return routing.sample_payload(source_type, dict(self.labels), self.title, complete=self.complete)
 
 
-def _blank(value: str | None, _values: tuple[str, ...]) -> bool:
-    return not value
+# -- the stack, compiled for routing --------------------------------------------------------------
 
 
-def _set(value: str | None, _values: tuple[str, ...]) -> bool:
-    return bool(value)
+@dataclass(frozen=True)
+class RoutingView:
+    """What `render` sends for a stack, indexed for the evaluator (build once per stack)."""
+
+    stack: Stack
+
+    @cached_property
+    def source_ids(self) -> dict[str, str]:
+        return {s.key: compiler.source_id(self.stack, s.key) for s in self.stack.sources}
+
+    @cached_property
+    def source_bodies(self) -> dict[str, dict[str, Any]]:
+        return {s.key: compiler.source_payload(s, self.stack) for s in self.stack.sources}
+
+    @cached_property
+    def routes_by_source(self) -> dict[str, list[tuple[Route, dict[str, Any]]]]:
+        by_source: dict[str, list[tuple[Route, dict[str, Any]]]] = {s.key: [] for s in self.stack.sources}
+        for route in self.stack.routes:
+            body = compiler.route_payload(route, self.stack)
+            for source_filter in route.sources:
+                by_source.setdefault(source_filter.source, []).append((route, body))
+        return by_source
+
+    @cached_property
+    def escalation_names(self) -> dict[str, str]:
+        names = {name for route in self.stack.routes for name in route.escalate}
+        return {compiler.escalation_path_id(self.stack, name): name for name in names}
+
+    @cached_property
+    def channel_names(self) -> dict[str, str]:
+        return {channel_id: name for name, channel_id in self.stack.slack_channels}
 
 
-# The operations the simulator knows; any other one "cannot be simulated".
-OPERATIONS: dict[str, Callable[[str | None, tuple[str, ...]], bool]] = {
-    "one_of": lambda value, values: value is not None and value in values,
-    "none_of": lambda value, values: value not in values,  # a missing label is none of them
-    "is_blank": _blank,
-    "is_not_set": _blank,
-    "is_set": _set,
-    "is_not_blank": _set,
-}
+_VIEWS: dict[int, RoutingView] = {}
 
 
-def condition_truth(condition: Condition, alert: Alert) -> Truth:
-    value = alert.value(condition.attribute)
-    operation = OPERATIONS.get(condition.operation)
-    reasons = set(value.reasons) if isinstance(value, Unknown) else set()
-    if operation is None:
-        reasons.add(f"operation {condition.operation!r} (on {condition.attribute!r}) cannot be simulated")
-    if reasons:
-        return Unknown(frozenset(reasons))
-    assert operation is not None and not isinstance(value, Unknown)
-    return operation(value, condition.values)
-
-
-def groups_truth(groups: tuple[ConditionGroup, ...], alert: Alert) -> Truth:
-    """Any one group holds (no groups: always); within a group, every condition holds."""
-    if not groups:
-        return True
-    return _any(_all(condition_truth(c, alert) for c in group) for group in groups)
-
-
-def route_truth(route: Route, alert: Alert) -> Truth:
-    for source_filter in route.sources:
-        if source_filter.source == alert.source:
-            return _all((groups_truth(source_filter.groups, alert), groups_truth(route.when, alert)))
-    return False
+def routing_view(stack: Stack) -> RoutingView:
+    view = _VIEWS.get(id(stack))
+    if view is None or view.stack is not stack:
+        view = _VIEWS[id(stack)] = RoutingView(stack)
+        if len(_VIEWS) > 64:  # bounded: a long-lived process sees many stacks
+            _VIEWS.pop(next(iter(_VIEWS)))
+    return view
 
 
 # -- one alert ------------------------------------------------------------------------------------
@@ -149,51 +119,75 @@ class Simulation:
     matched: tuple[Route, ...]  # enabled routes that certainly match, in stack order
     undecided: tuple[tuple[Route, frozenset[str]], ...]  # enabled routes that may match, and why
     disabled: tuple[Route, ...]  # disabled routes that would (or might) match otherwise
+    pages: tuple[str, ...] = ()  # escalation path names of the matched routes
+    slack: tuple[str, ...] = ()  # Slack channel names that get it
+    attributes: tuple[tuple[str, str | None], ...] = ()  # attribute name -> value it got ("?" unknown)
 
     @property
     def dropped(self) -> bool:
         """Certainly reaches no route: incident.io accepts it and notifies nobody."""
         return not self.matched and not self.undecided
 
-    @property
-    def pages(self) -> tuple[str, ...]:
-        return _union(route.escalate for route in self.matched)
 
-    @property
-    def slack(self) -> tuple[str, ...]:
-        return _union(route.slack for route in self.matched)
+def _check_source(stack: Stack, key: str) -> Source:
+    keys = [s.key for s in stack.sources]
+    if key not in keys:
+        raise UsageError(
+            f"stack {stack.name!r} has no source {key!r}{suggest(key, keys)}; its sources: {', '.join(keys)}"
+        )
+    return stack.source(key)
+
+
+def simulate(stack: Stack, alert: Alert, view: RoutingView | None = None) -> Simulation:
+    """Route one alert through `stack` with the routing evaluator."""
+    source = _check_source(stack, alert.source)
+    view = view or routing_view(stack)
+    candidates = view.routes_by_source.get(source.key, [])
+    by_body = {id(body): route for route, body in candidates}
+    outcome = routing.route_alert(
+        view.source_ids[source.key],
+        view.source_bodies[source.key],
+        [body for _, body in candidates],
+        alert.body(source.type),
+    )
+    ids = {name: compiler.attribute_id(stack, name) for name in source.bound}
+    attributes = tuple(
+        (name, "?" if isinstance(v := outcome.alert.attributes.get(ids[name]), Unknown) else v) for name in sorted(ids)
+    )
+    return Simulation(
+        stack,
+        alert,
+        matched=tuple(by_body[id(body)] for body in outcome.matched),
+        undecided=tuple((by_body[id(body)], reasons) for body, reasons in outcome.undecided),
+        disabled=tuple(by_body[id(body)] for body in outcome.disabled),
+        pages=tuple(view.escalation_names.get(i, i) for i in outcome.escalation_path_ids),
+        slack=tuple(view.channel_names.get(i, i) for i in outcome.slack_channel_ids),
+        attributes=attributes,
+    )
+
+
+def simulate_payload(stack: Stack, source_key: str, body: Any) -> list[Simulation]:
+    """A body exactly as the source receives it (an Alertmanager group: one alert per entry)."""
+    source = _check_source(stack, source_key)
+    payloads = routing.split_event(source.type, body)
+    if not payloads:
+        raise UsageError(f"the payload holds no alert for source {source_key!r} (an Alertmanager body needs alerts[])")
+    view = routing_view(stack)
+    return [simulate(stack, Alert(source_key, payload=payload), view) for payload in payloads]
+
+
+def load_payload(path: Path) -> Any:
+    """A JSON payload file (`route --payload`)."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise UsageError(f"cannot read payload {path}: {error.strerror or error}") from None
+    except ValueError as error:
+        raise UsageError(f"{path}: not JSON: {error}") from None
 
 
 def _union(lists: Iterable[tuple[str, ...]]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(item for items in lists for item in items))
-
-
-def _routes_of(stack: Stack, source: str) -> list[Route]:
-    return [r for r in stack.routes if any(f.source == source for f in r.sources)]
-
-
-def simulate(stack: Stack, alert: Alert, routes: list[Route] | None = None) -> Simulation:
-    """Route `alert` through `stack` (`routes`: the stack's routes taking its source, if known)."""
-    if alert.source not in {s.key for s in stack.sources}:
-        known = ", ".join(s.key for s in stack.sources)
-        raise UsageError(
-            f"stack {stack.name!r} has no source {alert.source!r}"
-            f"{suggest(alert.source, [s.key for s in stack.sources])}; its sources: {known}"
-        )
-    matched: list[Route] = []
-    undecided: list[tuple[Route, frozenset[str]]] = []
-    disabled: list[Route] = []
-    for route in _routes_of(stack, alert.source) if routes is None else routes:
-        truth = route_truth(route, alert)
-        if truth is False:
-            continue
-        if not route.enabled:
-            disabled.append(route)
-        elif truth is True:
-            matched.append(route)
-        else:
-            undecided.append((route, truth.reasons))
-    return Simulation(stack, alert, tuple(matched), tuple(undecided), tuple(disabled))
 
 
 def parse_labels(pairs: Iterable[str]) -> tuple[tuple[str, str | None], ...]:
@@ -209,10 +203,17 @@ def parse_labels(pairs: Iterable[str]) -> tuple[tuple[str, str | None], ...]:
 
 def describe_alert(alert: Alert) -> str:
     """`severity=critical`, `severity missing`, `title "disk full"`; `no labels`."""
+    if alert.payload is not None:
+        return f"payload {_payload_summary(alert.payload)}"
     parts = [f"{name} missing" if value is None else f"{name}={value}" for name, value in alert.labels]
     if alert.title is not None:
         parts.append(f"title {alert.title!r}")
     return ", ".join(parts) or "no labels"
+
+
+def _payload_summary(payload: Any) -> str:
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def describe_outcome(sim: Simulation) -> str:
@@ -296,81 +297,6 @@ def print_simulation(sim: Simulation, console: Console) -> None:
         console.print(f"note: route {route.name!r} is disabled; enabled, it would (or might) match", markup=False)
     for note in _declared_note(stack, alert):
         console.print(f"note: {note}", markup=False)
-
-
-# -- coverage of declared label values ------------------------------------------------------------
-
-
-def emitted_alerts(source: Source) -> list[Alert]:
-    """Every combination of the label values `source` declares under `emits` (None = missing); none
-    when it declares nothing."""
-    if not source.emits:
-        return []
-    names = [name for name, _ in source.emits]
-    return [
-        Alert(source.key, tuple(zip(names, combination, strict=True)), complete=False)
-        for combination in itertools.product(*(values for _, values in source.emits))
-    ]
-
-
-def _config(*parts: str | int) -> PathKey:
-    return ("config", f"{stackfile.PROJECT}:{parts[0]}", *parts[1:])
-
-
-def _emits_path(source: Source, alert: Alert) -> PathKey:
-    at = _config("sources", source.key, "emits")
-    if len(source.emits) == 1:
-        (name, values), (_, value) = source.emits[0], alert.labels[0]
-        return (*at, name, values.index(value))
-    return at
-
-
-def _disabled(sim: Simulation) -> str:
-    names = ", ".join(repr(r.name) for r in sim.disabled)
-    return f" (disabled route {names} would take them)" if sim.disabled else ""
-
-
-def coverage_problems(stack: Stack, doc: Document) -> list[Problem]:
-    """Warnings for declared alerts (`emits` combinations) that no route takes, that more than one
-    route takes, or whose routing cannot be told; positioned on the stack file's nodes."""
-    problems: list[Problem] = []
-    index = {id(route): i for i, route in enumerate(stack.routes)}
-    for source in stack.sources:
-        if not source.emits:
-            continue
-        routes = _routes_of(stack, source.key)
-        for alert in emitted_alerts(source):
-            sim = simulate(stack, alert, routes)
-            what = f"alerts from {source.key} with {describe_alert(alert)}"
-            if len(sim.matched) > 1:
-                names = ", ".join(repr(r.name) for r in sim.matched)
-                for route in sim.matched[1:]:
-                    problems.append(
-                        doc.problem(
-                            _config("routes", index[id(route)], "sources", source.key),
-                            f"{what} match {len(sim.matched)} routes ({names}): each of them notifies",
-                            key=True,
-                            severity="warning",
-                        )
-                    )
-            elif not sim.matched and not sim.undecided:
-                problems.append(
-                    doc.problem(
-                        _emits_path(source, alert),
-                        f"{what} match no route: they are dropped and nobody is notified{_disabled(sim)}",
-                        severity="warning",
-                    )
-                )
-            elif not sim.matched:
-                reasons = sorted(set().union(*(r for _, r in sim.undecided)))
-                problems.append(
-                    doc.problem(
-                        _emits_path(source, alert),
-                        f"cannot tell whether {what} reach a route ({'; '.join(reasons)})",
-                        severity="warning",
-                    )
-                )
-    return problems
 
 
 # -- routing tests as data ------------------------------------------------------------------------

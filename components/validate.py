@@ -7,10 +7,9 @@ ids) by the functions below. Both report `file:line:col: $.path: message`. No ne
 
 from __future__ import annotations
 
-import difflib
 import json
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -18,10 +17,11 @@ from typing import Any
 import jsonschema
 import jsonschema_rs
 
-from components import model, stackfile
+from components import model, routing, stackfile
 from components.errors import Problem, StackError
 from components.schemas import source_types
 from components.stackfile import Document, PathKey
+from components.suggest import suggest
 
 SCHEMA_PATH = Path(__file__).parent / "schemas" / "stack.schema.json"
 STACK_FILE = re.compile(r"^Pulumi\.(?P<name>[A-Za-z0-9_.-]+)\.ya?ml$")
@@ -35,11 +35,6 @@ def project_key(name: str) -> PathKey:
 def stack_name(path: Path) -> str:
     match = STACK_FILE.match(path.name)
     return match["name"] if match else path.stem
-
-
-def suggest(word: str, choices: Iterable[str]) -> str:
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 # -- structure ------------------------------------------------------------------------------------
@@ -167,8 +162,7 @@ def semantic_problems(doc: Document, known_types: frozenset[str]) -> Iterator[Pr
         choices = ", ".join(model.KNOWN_ENVIRONMENTS)
         yield doc.problem(
             project_key("environment"),
-            f"unknown environment {environment!r}{suggest(environment, model.KNOWN_ENVIRONMENTS)};"
-            f" one of {choices}",
+            f"unknown environment {environment!r}{suggest(environment, model.KNOWN_ENVIRONMENTS)}; one of {choices}",
         )
 
     sources = _mapping(get("sources"))
@@ -178,6 +172,7 @@ def semantic_problems(doc: Document, known_types: frozenset[str]) -> Iterator[Pr
     channels = _mapping(incidentio.get("slackChannels"))
     paging = _mapping(get("policy")).get("paging")
     yield from _route_problems(doc, _listing(get("routes")), sources, channels, paging)
+    yield from _binding_problems(doc, _listing(get("routes")), sources)
 
 
 def _source_problems(
@@ -246,9 +241,7 @@ def _route_problems(
         if isinstance(route_sources, dict) and sources:
             for key in route_sources:
                 if key not in sources:
-                    yield doc.problem(
-                        (*at, "sources", key), f"unknown source {key!r}{suggest(key, sources)}", key=True
-                    )
+                    yield doc.problem((*at, "sources", key), f"unknown source {key!r}{suggest(key, sources)}", key=True)
         for position, channel in enumerate(_listing(route.get("slack"))):
             if isinstance(channel, str) and channel not in channels:
                 yield doc.problem(
@@ -262,6 +255,68 @@ def _route_problems(
                 "this stack never pages (policy.paging: false); remove escalate",
                 key=True,
             )
+
+
+# Paths of an Alertmanager *group* webhook: incident.io evaluates bindings on each alert of it.
+_ALERTMANAGER_GROUP_FIELDS = ("commonLabels", "commonAnnotations", "groupLabels", "alerts", "externalURL", "receiver")
+
+
+def _condition_keys(spec: Any, at: PathKey) -> Iterator[tuple[str, PathKey]]:
+    """(attribute, path of its key) for every condition of a `conditions` value (map or list)."""
+    groups = spec if isinstance(spec, list) else [spec]
+    for position, group in enumerate(groups):
+        for attribute in _mapping(group):
+            yield attribute, ((*at, position, attribute) if isinstance(spec, list) else (*at, attribute))
+
+
+def _unbound(attribute: str, key: str, source: dict[str, Any]) -> str:
+    path = routing.suggested_path(str(source.get("type", "")), attribute)
+    return (
+        f"source {key!r} does not bind attribute {attribute!r}: incident.io never sets it on that source's"
+        f" alerts, so this condition always sees it blank; bind it under sources.{key}:"
+        f" `attributes: {{{attribute}: {path if path.isascii() and '[' not in path else json.dumps(path)}}}`"
+    )
+
+
+def _binding_problems(doc: Document, routes: list[Any], sources: dict[str, Any]) -> Iterator[Problem]:
+    """A route condition reads an alert attribute, which only the source's bindings fill."""
+    for key, source in sources.items():
+        at = (*project_key("sources"), key, "attributes")
+        references: dict[str, str] = {}
+        for name, binding in _mapping(_mapping(source).get("attributes")).items():
+            reference = routing.expression_reference(name)
+            if reference in references:
+                yield doc.problem(
+                    (*at, name),
+                    f"attributes {references[reference]!r} and {name!r} are too alike to tell apart",
+                    key=True,
+                )
+            references.setdefault(reference, name)
+            steps = routing.path_steps(binding) if isinstance(binding, str) else None
+            if _mapping(source).get("type") == "alertmanager" and steps and steps[0] in _ALERTMANAGER_GROUP_FIELDS:
+                yield doc.problem(
+                    (*at, name),
+                    f"{binding} reads the Alertmanager group, but incident.io evaluates an Alertmanager source's"
+                    " bindings on each alert of the group (its payload is the alert: $.labels.…, $.annotations.…)",
+                    severity="warning",
+                )
+    for index, route in enumerate(routes):
+        at = (*project_key("routes"), index)
+        route_sources = _mapping(_mapping(route).get("sources"))
+
+        def bound(key: str) -> set[str]:
+            return set(_mapping(_mapping(sources.get(key)).get("attributes")))
+
+        for key, spec in route_sources.items():
+            if key not in sources:
+                continue
+            for attribute, path in _condition_keys(spec, (*at, "sources", key)):
+                if attribute != model.TITLE and attribute not in bound(key):
+                    yield doc.problem(path, _unbound(attribute, key, _mapping(sources[key])), key=True)
+        for attribute, path in _condition_keys(_mapping(route).get("when"), (*at, "when")):
+            for key in route_sources:
+                if key in sources and attribute != model.TITLE and attribute not in bound(key):
+                    yield doc.problem(path, _unbound(attribute, key, _mapping(sources[key])), key=True)
 
 
 def _adoptions(doc: Document) -> Iterator[tuple[str, PathKey, str]]:
@@ -324,6 +379,12 @@ def _group(mapping: dict[str, Any]) -> model.ConditionGroup:
     return tuple(conditions)
 
 
+def _binding(value: Any) -> model.Binding:
+    if isinstance(value, dict):
+        return model.Binding(literal=_text(value["literal"]))
+    return model.Binding(path=value)
+
+
 _DURATION = re.compile(r"(\d+)([hms])")
 
 
@@ -347,8 +408,11 @@ def build_model(doc: Document, name: str, path: Path) -> model.Stack:
             delivery=model.Delivery(spec["delivery"]["awsSecret"], spec["delivery"]["kubernetesSecret"])
             if "delivery" in spec
             else None,
-            attributes=tuple(sorted(spec.get("attributes", {}).items())),
+            attributes=tuple(sorted((n, _binding(b)) for n, b in spec.get("attributes", {}).items())),
             emits=tuple((label, tuple(values)) for label, values in spec.get("emits", {}).items()),
+            title=tuple(spec.get("title", {}).items()),
+            description=tuple(spec.get("description", {}).items()),
+            discard_live=spec.get("discardLiveSettings", False),
         )
         for key, spec in get("sources").items()
     )
@@ -364,6 +428,7 @@ def build_model(doc: Document, name: str, path: Path) -> model.Stack:
             grouping=model.Grouping(seconds(spec["grouping"]["window"]), tuple(spec["grouping"].get("by", ())))
             if "grouping" in spec
             else None,
+            discard_live=spec.get("discardLiveSettings", False),
             incident=model.Incident(
                 enabled=spec.get("incident", {}).get("enabled", False),
                 auto_decline=spec.get("incident", {}).get("autoDecline", False),
@@ -435,10 +500,8 @@ def _check(paths: list[Path]) -> tuple[dict[Path, model.Stack], list[Problem]]:
         problems += doc.problems
     problems += adoption_problems([d for d in docs.values() if d.data is not None])
     failed = {p.file for p in problems if p.severity == "error"}
-    stacks = {
-        path: build_model(doc, stack_name(path), path) for path, doc in docs.items() if doc.file not in failed
-    }
-    from components.simulate import coverage_problems  # simulate imports this module
+    stacks = {path: build_model(doc, stack_name(path), path) for path, doc in docs.items() if doc.file not in failed}
+    from components.coverage import coverage_problems  # it compiles and simulates: a later stage
 
     for path, stack in stacks.items():  # declared alerts (`emits`) no route or several routes take
         problems += coverage_problems(stack, docs[path])

@@ -41,7 +41,7 @@ def test_validate_reports_every_problem_and_exits_1_without_traceback() -> None:
         " one of development, staging, production",
         "tests/data/stacks/invalid/Pulumi.several-problems.yaml:8:13: $.policy.paging: expected true or false,"
         " got str 'yes please'",
-        "tests/data/stacks/invalid/Pulumi.several-problems.yaml:31:9: $.routes[1].sources.planetscal: unknown source"
+        "tests/data/stacks/invalid/Pulumi.several-problems.yaml:32:9: $.routes[1].sources.planetscal: unknown source"
         " 'planetscal' (did you mean 'planetscale'?)",
         "3 error(s); nothing was changed.",
     ]

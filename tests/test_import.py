@@ -21,7 +21,17 @@ from components.incidentio.client import IncidentIoClient
 from components.incidentio.emulator import Emulator
 from components.incidentio.normalise import canonical_route
 from components.incidentio.references import ALERT_ATTRIBUTE, ESCALATION_PATH, substitute
-from tests.support.incidentio import API_KEY, ROOT, Seeded, SeededStack, load, minimal_route, seed_stack
+from tests.support.incidentio import (
+    API_KEY,
+    ROOT,
+    SUMMARY_DOC,
+    Seeded,
+    SeededStack,
+    bind_paths,
+    load,
+    minimal_route,
+    seed_stack,
+)
 
 runner = CliRunner()
 
@@ -92,20 +102,15 @@ def rich(emulator: Emulator, client: IncidentIoClient, seeded: Seeded, route_pay
     on_attr = emulator.add_alert_attribute("on")  # a name YAML 1.1 would read as `true`
     nameless = emulator.add_escalation_path("")  # a name the stack language cannot hold
     amgr = seeded.source_id
-    checkly = client.create_alert_source(
-        {
-            "name": "Checkly",
-            "source_type": "checkly",
-            "template": {
-                "title": {"reference": "alert.title"},
-                "description": {"reference": "alert.description"},
-                "attributes": [
-                    {"alert_attribute_id": seeded.team_attr, "binding": {"value": {"reference": "payload.team"}}}
-                ],
-                "expressions": [],
-            },
-        }
-    )["id"]
+    paths = {seeded.severity_attr: ("severity", "$.labels.severity"), seeded.team_attr: ("team", "$.labels.team")}
+    emulator.edit_source_out_of_band(
+        amgr, lambda s: bind_paths(s["template"], {**paths, on_attr: ("on", "$.labels.on")})
+    )
+    checkly_template = {"title": {"reference": "alert.title"}, "description": {"reference": "alert.description"}}
+    bind_paths(checkly_template, {seeded.team_attr: ("team", "$.team")})
+    checkly = client.create_alert_source({"name": "Checkly", "source_type": "checkly", "template": checkly_template})[
+        "id"
+    ]
 
     def condition(subject: str, operation: str, *values: str, array: bool = True) -> dict:
         literals = [{"literal": v} for v in values]
@@ -246,13 +251,11 @@ def test_every_construct_round_trips_and_the_rest_is_refused_with_reasons(
             "its entry would not validate ($.routes[3].escalate[0]: must not be empty)"
         ),
     }
-    assert [w for w in imported.warnings if w.startswith("alert source 'Alertmanager")] == [
-        "alert source 'Alertmanager (Production)': its template's attribute bindings cannot be expressed;"
-        " `pulumi up` would replace them (declare `attributes` by hand)",
-        "alert source 'Alertmanager (Production)': `pulumi up` would change template.attributes,"
-        " template.description.literal, template.description.reference (the language sets the template title"
-        " and description to alert.title and alert.description)",
-    ]
+    assert [w for w in imported.warnings if w.startswith("alert source 'Alertmanager")] == []
+    alertmanager = imported.sources["alertmanager"]
+    assert alertmanager["attributes"] == {"on": "$.labels.on", "severity": "$.labels.severity", "team": "$.labels.team"}
+    assert json.loads(alertmanager["description"]["literal"]) == json.loads(SUMMARY_DOC)  # the live template, kept
+    assert "title" not in alertmanager  # the default
     with pytest.raises(OperationError) as raised:
         imported.check()
     assert len(raised.value.missing) == 5
@@ -270,7 +273,7 @@ def test_every_construct_round_trips_and_the_rest_is_refused_with_reasons(
         "name": "Checkly",
         "type": "checkly",
         "adopt": checkly["adopt"],
-        "attributes": {"team": "payload.team"},
+        "attributes": {"team": "$.team"},
     }
     routes = {r["name"]: r for r in config["alerting:routes"]}
     assert routes["Everything"] == {
@@ -293,6 +296,19 @@ def test_every_construct_round_trips_and_the_rest_is_refused_with_reasons(
         "on": ["on", "12:30", "null", "007"],  # strings, as incident.io holds them
         "title": {"operation": "contains", "values": ["db"]},
     }
+
+
+def test_a_template_the_language_cannot_hold_is_named_not_replaced(
+    client: IncidentIoClient, seeded: Seeded, stacks: Path
+) -> None:
+    """The seeded source binds with a merge strategy and a reference the language cannot write."""
+    imported = prepare(client, stacks / "Pulumi.production.yaml")
+    assert "attributes" not in imported.sources["alertmanager"]
+    assert (
+        "alert source 'Alertmanager (Production)': its template (attribute bindings, expressions, title) cannot be"
+        " expressed; `pulumi up` stops rather than replace it (declare it by hand, or set"
+        " discardLiveSettings: true on the source to let it go)"
+    ) in imported.warnings
 
 
 def test_other_stacks_objects_are_left_to_them(

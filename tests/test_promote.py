@@ -164,6 +164,16 @@ def test_a_staged_route_reaches_production_with_productions_bindings(stacks: Pat
     assert '      slack: ["#batch"]' in text
 
 
+def test_a_route_on_an_attribute_production_does_not_bind_is_blocked(stacks: Path) -> None:
+    production = stacks / "Pulumi.production.yaml"
+    production.write_text(production.read_text().replace(", team: $.labels.team}", "}"))
+    plans = by_source_route(promotion(stacks))
+    assert plans["Batch Jobs"].action is Action.BLOCKED
+    assert plans["Batch Jobs"].reasons == (
+        "attribute 'team' is not bound by production's source 'alertmanager' (bind it there first under `attributes:`)",
+    )
+
+
 def test_pulumi_would_see_exactly_the_changes_shown(stacks: Path) -> None:
     before = load(stacks, "production")
     shown = {p.target_route for p in promotion(stacks).routes if p.action in (Action.ADD, Action.CHANGE)}

@@ -13,8 +13,8 @@ from typer.testing import CliRunner
 
 from components import simulate, validate
 from components.cli import app
-from components.model import Condition, Stack
-from components.simulate import Alert, Unknown
+from components.model import Stack
+from components.simulate import Alert
 
 ROOT = Path(__file__).resolve().parent.parent
 STACKS = ROOT / "stacks"
@@ -117,42 +117,27 @@ def test_route_command_rejects_unknown_source_and_bad_label() -> None:
 
 def test_route_command_says_when_it_cannot_tell(tmp_path: Path) -> None:
     shutil.copy(COVERAGE, tmp_path / COVERAGE.name)
-    args = ["route", "coverage", "--stacks-dir", str(tmp_path), "--source", "alertmanager"]
+    args = ["route", "coverage", "--stacks-dir", str(tmp_path), "--source", "alertmanager", "--title", "Disk full"]
     result = runner.invoke(app, args)
     assert result.exit_code == 0
     assert "Title Based (CANNOT TELL)" in result.stdout
-    assert "operation 'contains' (on 'title') cannot be simulated" in result.stdout
+    assert "whether 'contains' ignores case is not documented" in result.stdout
     assert "CANNOT TELL: the result above is incomplete" in result.stdout
     assert "DROPPED" not in result.stdout
 
 
-# -- condition semantics --------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("operation", "values", "value", "expected"),
-    [
-        ("one_of", ("critical", "page"), "page", True),
-        ("one_of", ("critical",), None, False),
-        ("none_of", ("critical",), "warning", True),
-        ("none_of", ("critical",), "critical", False),
-        ("none_of", ("critical",), None, True),
-        ("is_blank", (), None, True),
-        ("is_blank", (), "", True),
-        ("is_blank", (), "x", False),
-        ("is_set", (), "x", True),
-        ("is_not_blank", (), "", False),
-    ],
-)
-def test_condition_operations(operation: str, values: tuple[str, ...], value: str | None, expected: bool) -> None:
-    alert = Alert("s", (("severity", value),))
-    assert simulate.condition_truth(Condition("severity", operation, values), alert) is expected
-
-
-def test_an_unknown_operation_is_never_guessed() -> None:
-    truth = simulate.condition_truth(Condition("title", "contains", ("disk",)), Alert("s", title="disk full"))
-    assert isinstance(truth, Unknown)
-    assert truth.reasons == {"operation 'contains' (on 'title') cannot be simulated"}
+def test_a_label_no_binding_extracts_is_not_an_attribute(tmp_path: Path) -> None:
+    """incident.io's model: without `attributes: {severity: ...}` the label never reaches a route."""
+    text = (ROOT / "stacks" / "Pulumi.production.yaml").read_text()
+    unbound = re.sub(r"      attributes:.*\n        severity: \$\.labels\.severity\n", "", text)
+    assert unbound != text
+    (tmp_path / "Pulumi.production.yaml").write_text(unbound)
+    result = runner.invoke(app, ["validate", str(tmp_path / "Pulumi.production.yaml")])
+    assert result.exit_code == 1
+    lines = [line for line in result.output.splitlines() if "does not bind attribute 'severity'" in line]
+    assert len(lines) == 3  # Production Alerts, Production Warnings, Unrouted Alerts
+    assert all(":" in line.split(" ")[0] and "$.routes[" in line for line in lines)
+    assert "`attributes: {severity: $.labels.severity}`" in lines[0]
 
 
 # -- coverage warnings ----------------------------------------------------------------------------
@@ -163,17 +148,16 @@ def test_validate_warns_about_uncovered_overlapping_and_undecidable_declared_ale
     assert COVERAGE in stacks
     file = str(COVERAGE.relative_to(ROOT))
     assert [str(p) for p in problems] == [
-        f"{file}:18:39: $.sources.alertmanager.emits.severity[2]: warning: alerts from alertmanager with"
+        f"{file}:19:39: $.sources.alertmanager.emits.severity[2]: warning: alerts from alertmanager with"
         " severity=info match no route: they are dropped and nobody is notified"
         " (disabled route 'Old Info' would take them)",
-        f"{file}:18:45: $.sources.alertmanager.emits.severity[3]: warning: cannot tell whether alerts from"
-        " alertmanager with severity missing reach a route (operation 'contains' (on 'title') cannot be"
-        " simulated; the alert title is not known)",
-        f"{file}:23:9: $.sources.uptime.emits: warning: alerts from uptime with region=us, severity missing"
+        f"{file}:19:45: $.sources.alertmanager.emits.severity[3]: warning: cannot tell whether alerts from"
+        " alertmanager with severity missing reach a route (the alert title is not known)",
+        f"{file}:25:9: $.sources.uptime.emits: warning: alerts from uptime with region=us, severity missing"
         " match no route: they are dropped and nobody is notified",
-        f"{file}:36:9: $.routes[1].sources.alertmanager: warning: alerts from alertmanager with"
+        f"{file}:38:9: $.routes[1].sources.alertmanager: warning: alerts from alertmanager with"
         " severity=critical match 2 routes ('Pager', 'Critical Copy'): each of them notifies",
-        f"{file}:45:9: $.routes[3].sources.uptime: warning: alerts from uptime with region=eu,"
+        f"{file}:47:9: $.routes[3].sources.uptime: warning: alerts from uptime with region=eu,"
         " severity=critical match 2 routes ('Pager', 'EU Uptime'): each of them notifies",
     ]
 
@@ -298,7 +282,7 @@ def test_a_routing_test_that_cannot_be_simulated_fails(tmp_path: Path) -> None:
                 "tests": [
                     {
                         "name": "disk alert",
-                        "alert": {"source": "alertmanager", "title": "disk full"},
+                        "alert": {"source": "alertmanager", "title": "Disk full"},
                         "expect": {"routes": ["Title Based"]},
                     },
                 ]
@@ -307,7 +291,7 @@ def test_a_routing_test_that_cannot_be_simulated_fails(tmp_path: Path) -> None:
     )
     result = runner.invoke(app, ["test-routes", "coverage", "--stacks-dir", str(tmp_path)])
     assert result.exit_code == 1
-    assert "cannot tell whether route 'Title Based' matches: operation 'contains'" in result.stdout
+    assert "cannot tell whether route 'Title Based' matches: whether 'contains' ignores case" in result.stdout
     assert result.stdout.splitlines()[-1] == "0 passed, 1 failed"
 
 

@@ -69,14 +69,14 @@ def test_load_stack_raises_with_every_error_and_line(tmp_path: Path) -> None:
     path.write_text((DATA / "invalid" / "Pulumi.several-problems.yaml").read_text())
     with pytest.raises(StackError) as caught:
         validate.load_stack(path)
-    assert [f"{p.line}:{p.column}" for p in caught.value.problems] == ["3:25", "8:13", "31:9"]
-    assert f"{path}:31:9: $.routes[1].sources.planetscal: unknown source 'planetscal'" in str(caught.value)
+    assert [f"{p.line}:{p.column}" for p in caught.value.problems] == ["3:25", "8:13", "32:9"]
+    assert f"{path}:32:9: $.routes[1].sources.planetscal: unknown source 'planetscal'" in str(caught.value)
 
 
 def test_load_stack_checks_adopt_ids_against_sibling_stacks(tmp_path: Path) -> None:
     for path in validate.stack_files(DATA / "invalid" / "cross-stack"):
         (tmp_path / path.name).write_text(path.read_text())
-    with pytest.raises(StackError, match=r"also adopted by .*Pulumi\.staging\.yaml:16"):
+    with pytest.raises(StackError, match=r"also adopted by .*Pulumi\.staging\.yaml:17"):
         validate.load_stack(tmp_path / "Pulumi.production.yaml")
 
 

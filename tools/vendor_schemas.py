@@ -43,6 +43,8 @@ ROOTS = (
     "AlertSourceV2",
     "EscalationPathV2",
     "AlertAttributeV2",
+    "AlertsListResultV2",
+    "AlertEventsCreateHTTPPayloadV2",
 )
 DROPPED_KEYWORDS = ("example", "examples")
 REF_PREFIX = "#/components/schemas/"

@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from components import validate
-from components.compile import compile_stack
+from components.compile import compile_stack, template_bindings
 from components.incidentio.client import IncidentIoClient
 from components.incidentio.emulator import Emulator
 from components.incidentio.references import ALERT_ATTRIBUTE, ALERT_SOURCE, ESCALATION_PATH, find, substitute
-from components.model import Stack
+from components.model import Binding, Stack
 from tests.incidentio import conftest as _base
 from tests.incidentio.conftest import API_KEY, FAST_RETRY, SUMMARY_DOC, FakeSleep, Seeded
 
@@ -28,6 +28,7 @@ __all__ = [
     "FakeSleep",
     "Seeded",
     "SeededStack",
+    "bind_paths",
     "load",
     "minimal_route",
     "seed_stack",
@@ -79,6 +80,13 @@ def seed_stack(client: IncidentIoClient, emulator: Emulator, stack: Stack) -> Se
             entry["alert_source_id"] = adopted.get(entry["alert_source_id"], entry["alert_source_id"])
         routes[item["name"]] = client.create_alert_route(payload)["id"]
     return SeededStack(sources, routes, references)
+
+
+def bind_paths(template: dict[str, Any], paths: dict[str, tuple[str, str]]) -> None:
+    """Bind attributes in a source template as the stack language does: attribute id ->
+    (attribute name, payload path), each a parse of the alert's payload."""
+    expressions, attributes = template_bindings((i, name, Binding(path=path)) for i, (name, path) in paths.items())
+    template["expressions"], template["attributes"] = expressions, attributes
 
 
 def minimal_route(name: str, source_id: str, **changes: Any) -> dict:

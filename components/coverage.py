@@ -1,0 +1,88 @@
+"""Coverage of declared alerts: validate's warnings for the label combinations a source declares
+under `emits` that no route takes, that several routes take, or whose routing cannot be told.
+
+Each combination is routed by the simulator (the routing evaluator over the compiled stack), so a
+condition on an attribute the source does not bind counts as blank, as in incident.io.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+from components import stackfile
+from components.errors import Problem
+from components.model import Source, Stack
+from components.simulate import Alert, Simulation, describe_alert, routing_view, simulate
+from components.stackfile import Document, PathKey
+
+
+def emitted_alerts(source: Source) -> list[Alert]:
+    """Every combination of the label values `source` declares under `emits` (None = missing); none
+    when it declares nothing."""
+    if not source.emits:
+        return []
+    names = [name for name, _ in source.emits]
+    return [
+        Alert(source.key, tuple(zip(names, combination, strict=True)), complete=False)
+        for combination in itertools.product(*(values for _, values in source.emits))
+    ]
+
+
+def _config(*parts: str | int) -> PathKey:
+    return ("config", f"{stackfile.PROJECT}:{parts[0]}", *parts[1:])
+
+
+def _emits_path(source: Source, alert: Alert) -> PathKey:
+    at = _config("sources", source.key, "emits")
+    if len(source.emits) == 1:
+        (name, values), (_, value) = source.emits[0], alert.labels[0]
+        return (*at, name, values.index(value))
+    return at
+
+
+def _disabled(sim: Simulation) -> str:
+    names = ", ".join(repr(r.name) for r in sim.disabled)
+    return f" (disabled route {names} would take them)" if sim.disabled else ""
+
+
+def coverage_problems(stack: Stack, doc: Document) -> list[Problem]:
+    """Warnings for declared alerts (`emits` combinations) that no route takes, that more than one
+    route takes, or whose routing cannot be told; positioned on the stack file's nodes."""
+    problems: list[Problem] = []
+    index = {id(route): i for i, route in enumerate(stack.routes)}
+    for source in stack.sources:
+        if not source.emits:
+            continue
+        view = routing_view(stack)
+        for alert in emitted_alerts(source):
+            sim = simulate(stack, alert, view)
+            what = f"alerts from {source.key} with {describe_alert(alert)}"
+            if len(sim.matched) > 1:
+                names = ", ".join(repr(r.name) for r in sim.matched)
+                for route in sim.matched[1:]:
+                    problems.append(
+                        doc.problem(
+                            _config("routes", index[id(route)], "sources", source.key),
+                            f"{what} match {len(sim.matched)} routes ({names}): each of them notifies",
+                            key=True,
+                            severity="warning",
+                        )
+                    )
+            elif not sim.matched and not sim.undecided:
+                problems.append(
+                    doc.problem(
+                        _emits_path(source, alert),
+                        f"{what} match no route: they are dropped and nobody is notified{_disabled(sim)}",
+                        severity="warning",
+                    )
+                )
+            elif not sim.matched:
+                reasons = sorted(set().union(*(r for _, r in sim.undecided)))
+                problems.append(
+                    doc.problem(
+                        _emits_path(source, alert),
+                        f"cannot tell whether {what} reach a route ({'; '.join(reasons)})",
+                        severity="warning",
+                    )
+                )
+    return problems
