@@ -95,6 +95,7 @@ class AlertingStack(pulumi.ComponentResource):
                 stack=stack.name,
                 adopt=item["adopt"],
                 claim_managed=incident_io["claim_managed"],
+                discard_live=item["discard_live_settings"],
                 # An adopted source predates this stack (and Alertmanager pages through it):
                 # `pulumi destroy` or dropping it from the file releases it, never deletes it.
                 opts=pulumi.ResourceOptions(parent=self, retain_on_delete=bool(item["adopt"])),
@@ -115,6 +116,7 @@ class AlertingStack(pulumi.ComponentResource):
                 stack=stack.name,
                 adopt=item["adopt"],
                 claim_managed=incident_io["claim_managed"],
+                discard_live=item["discard_live_settings"],
                 # Like adopted sources: an adopted route is released, never deleted, by the stack.
                 opts=pulumi.ResourceOptions(
                     parent=self, depends_on=referenced, retain_on_delete=bool(item["adopt"])

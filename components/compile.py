@@ -301,12 +301,19 @@ def _compile_stack(stack: Stack) -> dict[str, Any]:
                     "name": s.name,
                     "source_type": s.type,
                     "adopt": s.adopt,
+                    "discard_live_settings": s.discard_live,
                     "payload": source_payload(s, stack),
                 }
                 for s in stack.sources
             ],
             "alert_routes": [
-                {"name": r.name, "adopt": r.adopt, "payload": route_payload(r, stack)} for r in stack.routes
+                {
+                    "name": r.name,
+                    "adopt": r.adopt,
+                    "discard_live_settings": r.discard_live,
+                    "payload": route_payload(r, stack),
+                }
+                for r in stack.routes
             ],
             "claim_managed": stack.claim_managed,
         },

@@ -17,6 +17,7 @@ exit code (never a traceback)::
     │       └── ServerError            5xx still returned after bounded retries
     ├── ReferenceNotFoundError         an escalation path / attribute name unknown to incident.io
     ├── DriftError                     a live object was changed outside this stack
+    ├── LiveSettingsError              a write would discard live settings the stack does not declare
     ├── OwnershipError                 an object is claimed by another stack, or would be adopted twice
     ├── OperationError                 a multi-object command (backup, restore, promote) did not finish
     │                                  or was refused; .missing lists what is left to do
@@ -150,6 +151,23 @@ class DriftError(AlertingError):
         self.kind, self.name, self.fields = kind, name, fields
         super().__init__(
             f"{kind} {name!r} was changed outside this stack ({', '.join(fields)}). {advice}"
+        )
+
+
+class LiveSettingsError(AlertingError):
+    """Applying the stack would remove or change live settings the stack file does not declare."""
+
+    exit_code = 3
+
+    def __init__(self, kind: str, name: str, losses: list[str], stack: str) -> None:
+        self.kind, self.name, self.losses = kind, name, losses
+        what = "source" if kind == "alert source" else "route"
+        listing = "".join(f"\n  - {loss}" for loss in losses)
+        super().__init__(
+            f"{kind} {name!r}: nothing was written, because applying stacks/Pulumi.{stack}.yaml would discard"
+            f" live settings it does not declare:{listing}\nTake them into the stack file with"
+            f" `python -m components import {stack} --write`, or, to let them go, set"
+            f" `discardLiveSettings: true` on this {what} in stacks/Pulumi.{stack}.yaml."
         )
 
 

@@ -10,7 +10,12 @@ filled through the API, like a fresh organisation. Behaviour follows the API not
   subjects/operations, ``label`` on binding values, JSON rich text re-serialised);
 - alert sources v2 (create answers 200, ``secret_token``, ``alert_events_url``), escalation
   paths, alert attributes, managed resources, and alert-event ingestion checking source tokens;
-- create/update bodies validated against the vendored official schemas (422 + `schema_violations`).
+- create/update bodies validated against the vendored official schemas (422 + `schema_violations`);
+- every accepted alert event routed like incident.io routes it (`components.routing`, the evaluator
+  the simulator uses) through the sources and routes held *at that moment*: ``GET /v2/alerts``
+  (``AlertV2``, attributes from the source's bindings) and, **not part of incident.io**, the
+  emulator's own ``GET /_emulator/alerts`` (per alert: routes, escalation path ids, Slack channel
+  ids, dropped).
 
 Test hooks: `requests` / `reset_log`, `inject` (`Fault`), `edit_route_out_of_band`,
 `edit_source_out_of_band`, `alert_events`, optional per-key rate limiting, seeding helpers.
@@ -24,6 +29,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import copy
+import hashlib
 import json
 import re
 import secrets
@@ -39,6 +45,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urlsplit
 
+from components import routing
 from components.incidentio.normalise import fill_route_defaults, fill_source_defaults
 from components.schemas import validate_api_body
 
@@ -47,6 +54,7 @@ __all__ = ["AlertEvent", "Emulator", "Fault", "SchemaViolation", "run_sandbox", 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 ROUTE_MAX_PAGE_SIZE = 50
 ESCALATION_PATH_MAX_PAGE_SIZE = 25
+ALERT_MAX_PAGE_SIZE = 250
 
 # Source types that receive events by email or an integration, not over HTTP.
 _NON_HTTP_SOURCE_TYPES = frozenset(
@@ -231,6 +239,8 @@ class Emulator:
         self._sources: dict[str, dict] = {}
         self._escalation_paths: dict[str, dict] = {}
         self._attributes: dict[str, dict] = {}
+        self._alerts: dict[str, _RoutedAlert] = {}  # alert id -> the alert and where it went
+        self._alert_ids: dict[tuple[str, str], str] = {}  # (source id, deduplication key) -> alert id
         self._faults: list[list[Any]] = []  # [Fault, remaining]
         self._hits: dict[str, deque[float]] = {}
         self._last_id = 0
@@ -763,15 +773,94 @@ class Emulator:
         headers = {name.lower(): value for name, value in req.headers.items()}
         event = AlertEvent(req.match["source_type"], req.id, headers, req.body)
         self.alert_events.append(event)
+        keys = [self._receive_alert(source, payload) for payload in routing.split_event(source["source_type"], req.body)]
         dedup = req.body.get("deduplication_key") if isinstance(req.body, dict) else None
         return _Reply(
             202,
             {
                 "status": "success",
                 "message": "Event accepted for processing",
-                "deduplication_key": dedup or self._new_id(),
+                "deduplication_key": dedup or (keys[0] if len(keys) == 1 else self._new_id()),
             },
         )
+
+    def _receive_alert(self, source: dict, payload: Any) -> str:
+        """One alert of an event: a new one is routed through the routes held now; a repeat (same
+        deduplication key) updates its status. Returns the deduplication key."""
+        body = payload if isinstance(payload, dict) else {}
+        key = str(body.get("fingerprint") or body.get("deduplication_key") or _fingerprint(payload))
+        status = "resolved" if body.get("status") == "resolved" else "firing"
+        now = self._now_iso()
+        alert_id = self._alert_ids.get((source["id"], key))
+        if alert_id is not None:
+            alert = self._alerts[alert_id].alert
+            alert.update(status=status, updated_at=now)
+            if status == "resolved":
+                alert["resolved_at"] = now
+            return key
+        outcome = routing.route_alert(source["id"], source, list(self._routes.values()), payload)
+        attributes = []
+        for attr_id, value in sorted(outcome.alert.attributes.items()):
+            if isinstance(value, str) and attr_id in self._attributes:
+                attributes.append({"attribute": dict(self._attributes[attr_id]), "value": {"literal": value}})
+        title = outcome.alert.title
+        alert_id = self._new_id()
+        alert = {
+            "id": alert_id,
+            "alert_source_id": source["id"],
+            "deduplication_key": key,
+            "status": status,
+            "title": title if isinstance(title, str) and title else "Untitled alert",
+            "attributes": attributes,
+            "alert_group_ids": [],
+            "created_at": now,
+            "updated_at": now,
+        }
+        if isinstance(outcome.alert.description, str):
+            alert["description"] = outcome.alert.description
+        self._alerts[alert_id] = _RoutedAlert(alert, outcome)
+        self._alert_ids[(source["id"], key)] = alert_id
+        return key
+
+    def routed_alerts(self) -> list[dict]:
+        """`GET /_emulator/alerts`: every alert and where the routes held at its arrival sent it."""
+        with self._lock:
+            return [self._routing_of(item) for _, item in sorted(self._alerts.items())]
+
+    def _routing_of(self, item: _RoutedAlert) -> dict:
+        outcome = item.outcome
+        return {
+            "alert_id": item.alert["id"],
+            "alert_source_id": item.alert["alert_source_id"],
+            "title": item.alert["title"],
+            "attributes": {a["attribute"]["name"]: a["value"]["literal"] for a in item.alert["attributes"]},
+            "routes": [{"id": r["id"], "name": r["name"]} for r in outcome.matched],
+            "undecided_routes": [
+                {"id": r["id"], "name": r["name"], "reasons": sorted(reasons)} for r, reasons in outcome.undecided
+            ],
+            "escalation_path_ids": list(outcome.escalation_path_ids),
+            "slack_channel_ids": list(outcome.slack_channel_ids),
+            "dropped": outcome.dropped,
+        }
+
+    def _list_alerts(self, req: _Request) -> _Reply:
+        page_size = _page_size(req.query, required=True, maximum=ALERT_MAX_PAGE_SIZE)
+        alerts = [item.alert for item in self._alerts.values()]
+        return _Reply(200, _page("alerts", copy.deepcopy(alerts), req.query.get("after"), page_size))
+
+    def _emulator_alerts(self, req: _Request) -> _Reply:
+        return _Reply(200, {"alerts": self.routed_alerts()})
+
+
+@dataclass(frozen=True)
+class _RoutedAlert:
+    alert: dict  # AlertV2
+    outcome: routing.Outcome
+
+
+def _fingerprint(payload: Any) -> str:
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 # Fields the server owns; never taken from a payload.
@@ -797,6 +886,9 @@ _ROUTES: list[tuple[str, re.Pattern[str], _Handler, bool]] = [
         ("GET", "/v2/alert_attributes", Emulator._list_attributes, True),
         ("POST", "/v2/alert_attributes", Emulator._create_attribute, True),
         ("POST", "/v2/managed_resources", Emulator._create_managed_resource, True),
+        ("GET", "/v2/alerts", Emulator._list_alerts, True),
+        # Not incident.io: the emulator's own view of where each alert went (tests, sandbox).
+        ("GET", "/_emulator/alerts", Emulator._emulator_alerts, True),
         # Authenticated by the source's token, not the API key (handled in _dispatch).
         ("POST", f"/v2/alert_events/(?P<source_type>[a-z_]+)/{_ID}", Emulator._alert_event, False),
     ]

@@ -68,6 +68,7 @@ from components.errors import (
     AlertingError,
     DriftError,
     IncidentIoError,
+    LiveSettingsError,
     NotFoundError,
     OwnershipError,
     ReferenceNotFoundError,
@@ -81,6 +82,7 @@ from components.incidentio.normalise import (
     route_payload_from_response,
     source_payload_from_response,
 )
+from components.incidentio.preserve import route_losses, source_losses
 from components.incidentio.references import ALERT_ATTRIBUTE, ESCALATION_PATH, find, ref, substitute
 from components.schemas import validate_api_body
 
@@ -108,7 +110,7 @@ _RESOLVED_KINDS = {
     ALERT_ATTRIBUTE: ("alert attribute", "incidentio.attributes"),
 }
 
-_META_INPUTS = ("stack", "project", "claim_managed")
+_META_INPUTS = ("stack", "project", "claim_managed", "discard_live")
 
 
 # --- process-wide state (lives in the provider process; never pickled) -----------------------
@@ -294,6 +296,11 @@ class _Provider(ResourceProvider):
         with contextlib.suppress(IncidentIoError):
             self._delete(client, id_)
 
+    def _keep_live(self, inputs: dict[str, Any], losses: list[str]) -> None:
+        """Stop before a write that would discard live settings the stack does not declare."""
+        if losses and not inputs.get("discard_live"):
+            raise LiveSettingsError(self.kind.label, _name(inputs), losses, str(inputs.get("stack", "<stack>")))
+
     def _drift(self, inputs: dict[str, Any], fields: list[str]) -> DriftError:
         stack = inputs.get("stack", "<stack>")
         advice = (
@@ -346,7 +353,7 @@ class AlertSourceProvider(_Provider):
             except Exception:
                 self._undo_create(client, source["id"])
                 raise
-        return CreateResult(source["id"], self._outs(inputs, source, references, claimed))
+        return CreateResult(source["id"], self._outs(inputs, source, references, claimed, payload))
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         try:
@@ -369,9 +376,10 @@ class AlertSourceProvider(_Provider):
             applied = old.get("applied")
             if applied is not None and canonical_source(live) != applied:
                 raise self._drift(inputs, differences(applied, canonical_source(live)))
+            self._keep_live(inputs, source_losses(live, payload, old.get("declared")))
             live = client.update_alert_source(id_, _source_update_body(payload))
         claimed = self._claim(client, id_, inputs) if _claim_changed(old, inputs) else bool(old.get("claimed"))
-        return UpdateResult(self._outs(inputs, live, references, claimed))
+        return UpdateResult(self._outs(inputs, live, references, claimed, payload))
 
     def _delete(self, client: IncidentIoClient, id_: str) -> None:
         client.delete_alert_source(id_)
@@ -390,16 +398,21 @@ class AlertSourceProvider(_Provider):
                 " Adoption takes an object over as it is: check `adopt` (another stack's source?);"
                 " to rename, adopt it under its current name first"
             )
+        if canonical_source(live) != canonical_source(payload):
+            self._keep_live(inputs, source_losses(live, payload))  # before any write, the claim included
         claimed = self._claim(client, id_, inputs)  # before changing anything: refuse another stack's
         if canonical_source(live) != canonical_source(payload):
             live = client.update_alert_source(id_, _source_update_body(payload))
         return live, claimed
 
     @staticmethod
-    def _outs(inputs: dict[str, Any], source: dict, references: dict[str, str], claimed: bool) -> dict[str, Any]:
+    def _outs(
+        inputs: dict[str, Any], source: dict, references: dict[str, str], claimed: bool, declared: dict
+    ) -> dict[str, Any]:
         return {
             **inputs,
             **_endpoint(source),
+            "declared": declared,  # what the stack asked for: survives refresh (the baseline of "declared")
             "applied": canonical_source(source),
             "references": references,
             "owner": _owner(inputs),
@@ -426,7 +439,7 @@ class AlertRouteProvider(_Provider):
             except Exception:
                 self._undo_create(client, route["id"])
                 raise
-        return CreateResult(route["id"], self._outs(inputs, route, references, claimed))
+        return CreateResult(route["id"], self._outs(inputs, route, references, claimed, payload))
 
     def _adopt(self, client: IncidentIoClient, id_: str, payload: dict, inputs: dict[str, Any]) -> tuple[dict, bool]:
         """Take over an existing route as it is (same name); claim it; then apply the declared payload."""
@@ -440,6 +453,8 @@ class AlertRouteProvider(_Provider):
                 f" {payload.get('name')!r}. Adoption takes a route over as it is: check `adopt`;"
                 " to rename, adopt it under its current name first"
             )
+        if canonical_route(live) != canonical_route(payload):
+            self._keep_live(inputs, route_losses(live, payload))  # before any write, the claim included
         claimed = self._claim(client, id_, inputs)  # before changing anything: refuse another stack's
         # No "last applied" yet: the live route is taken as the baseline, then made to match.
         return self._put(client, id_, payload, inputs, canonical_route(live)), claimed
@@ -458,7 +473,7 @@ class AlertRouteProvider(_Provider):
         payload, references = self._resolve(client, inputs["payload"])
         route = self._put(client, id_, payload, inputs, old.get("applied"))
         claimed = self._claim(client, id_, inputs) if _claim_changed(old, inputs) else bool(old.get("claimed"))
-        return UpdateResult(self._outs(inputs, route, references, claimed))
+        return UpdateResult(self._outs(inputs, route, references, claimed, payload))
 
     def _put(self, client: IncidentIoClient, id_: str, payload: dict, inputs: dict, applied: dict | None) -> dict:
         """GET + PUT version+1; a rejected PUT is re-checked for drift and retried (bounded)."""
@@ -473,6 +488,7 @@ class AlertRouteProvider(_Provider):
                 return live
             if applied is not None and live_canonical != applied:
                 raise self._drift(inputs, differences(applied, live_canonical))
+            self._keep_live(inputs, route_losses(live, payload))
             try:
                 return client.update_alert_route(id_, {**payload, "version": live["version"] + 1})
             except RejectedError as error:
@@ -489,9 +505,12 @@ class AlertRouteProvider(_Provider):
         client.delete_alert_route(id_)
 
     @staticmethod
-    def _outs(inputs: dict[str, Any], route: dict, references: dict[str, str], claimed: bool) -> dict[str, Any]:
+    def _outs(
+        inputs: dict[str, Any], route: dict, references: dict[str, str], claimed: bool, declared: dict
+    ) -> dict[str, Any]:
         return {
             **inputs,
+            "declared": declared,
             "version": route["version"],
             "applied": canonical_route(route),
             "references": references,
@@ -502,12 +521,17 @@ class AlertRouteProvider(_Provider):
 
 # --- resources ---------------------------------------------------------------------------------
 
-_SOURCE_OUTPUTS = ("alert_events_url", "secret_token", "applied", "references", "owner", "claimed")
-_ROUTE_OUTPUTS = ("version", "applied", "references", "owner", "claimed")
+_SOURCE_OUTPUTS = ("alert_events_url", "secret_token", "declared", "applied", "references", "owner", "claimed")
+_ROUTE_OUTPUTS = ("version", "declared", "applied", "references", "owner", "claimed")
 
 
 def _props(
-    payload: pulumi.Input[dict], stack: str, adopt: str | None, claim_managed: bool, outputs: tuple[str, ...]
+    payload: pulumi.Input[dict],
+    stack: str,
+    adopt: str | None,
+    claim_managed: bool,
+    discard_live: bool,
+    outputs: tuple[str, ...],
 ) -> dict[str, Any]:
     """The inputs (never a credential) plus the output names, declared so they can be read."""
     return {
@@ -516,6 +540,7 @@ def _props(
         "project": pulumi.get_project(),
         "adopt": adopt,
         "claim_managed": claim_managed,
+        "discard_live": discard_live,
         **dict.fromkeys(outputs),
     }
 
@@ -540,9 +565,10 @@ class AlertSource(pulumi.dynamic.Resource, module="incidentio", name="AlertSourc
         stack: str,
         adopt: str | None = None,
         claim_managed: bool = False,
+        discard_live: bool = False,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        props = _props(payload, stack, adopt, claim_managed, _SOURCE_OUTPUTS)
+        props = _props(payload, stack, adopt, claim_managed, discard_live, _SOURCE_OUTPUTS)
         secret = pulumi.ResourceOptions(additional_secret_outputs=["secret_token"])
         opts = pulumi.ResourceOptions.merge(opts or pulumi.ResourceOptions(), secret)
         super().__init__(AlertSourceProvider(), resource_name, props, opts)
@@ -568,9 +594,10 @@ class AlertRoute(pulumi.dynamic.Resource, module="incidentio", name="AlertRoute"
         stack: str,
         adopt: str | None = None,
         claim_managed: bool = False,
+        discard_live: bool = False,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        props = _props(payload, stack, adopt, claim_managed, _ROUTE_OUTPUTS)
+        props = _props(payload, stack, adopt, claim_managed, discard_live, _ROUTE_OUTPUTS)
         super().__init__(AlertRouteProvider(), resource_name, props, opts)
 
 

@@ -23,6 +23,7 @@ from components.errors import (
     AlertingError,
     AuthenticationError,
     DriftError,
+    LiveSettingsError,
     IncidentIoError,
     OwnershipError,
     ReferenceNotFoundError,
@@ -43,7 +44,9 @@ from components.incidentio.provider import (
     AlertSource,
     AlertSourceProvider,
 )
+from components.compile import compile_stack
 from tests.support.engine import roundtrip
+from tests.support.incidentio import bind_paths, load
 
 if TYPE_CHECKING:
     from tests.incidentio.conftest import FakeSleep, Seeded
@@ -67,9 +70,7 @@ def configure(api_key: str | None, api_url: str | None) -> None:
 
 
 @pytest.fixture(autouse=True)
-def process(
-    emulator: Emulator, api_key: str, sleeps: FakeSleep, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[None]:
+def process(emulator: Emulator, api_key: str, sleeps: FakeSleep, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """A fresh provider process state, configured like the engine does, for each test."""
     monkeypatch.delenv("INCIDENT_IO_TOKEN", raising=False)
     monkeypatch.delenv("INCIDENT_IO_API_URL", raising=False)
@@ -525,7 +526,14 @@ def test_adoption_takes_over_the_existing_source_keeping_its_token(
     declared = source_payload(attr_id=SEVERITY_REF)  # same name and type, another description
     declared["template"]["description"] = {"reference": "alert.description"}
     emulator.reset_log()
-    source_id, outs = create_source(inputs(declared, adopt=seeded.source_id))
+    with pytest.raises(
+        LiveSettingsError, match=r"would discard live settings it does not declare:\n  - the template description"
+    ):
+        create_source(inputs(declared, adopt=seeded.source_id))
+    assert [c for c in calls(emulator) if not c.startswith("GET")] == [], "nothing was written"
+    assert client.get_alert_source(seeded.source_id) == before
+    emulator.reset_log()
+    source_id, outs = create_source(inputs(declared, adopt=seeded.source_id, discard_live=True))  # the opt-in
     assert source_id == seeded.source_id
     assert "POST /v2/alert_sources" not in calls(emulator), "no duplicate"
     assert calls(emulator)[-2:] == [f"GET /v2/alert_sources/{source_id}", f"PUT /v2/alert_sources/{source_id}"]
@@ -537,8 +545,12 @@ def test_adoption_takes_over_the_existing_source_keeping_its_token(
 @pytest.mark.parametrize(
     ("name", "source_type", "message"),
     [
-        ("Alertmanager (Staging)", "alertmanager", "the 'alertmanager' source 'Alertmanager (Production)', the stack"
-         " declares the 'alertmanager' source 'Alertmanager (Staging)'"),
+        (
+            "Alertmanager (Staging)",
+            "alertmanager",
+            "the 'alertmanager' source 'Alertmanager (Production)', the stack"
+            " declares the 'alertmanager' source 'Alertmanager (Staging)'",
+        ),
         ("Alertmanager (Production)", "http", "the stack declares the 'http' source"),
     ],
 )
@@ -613,7 +625,8 @@ def test_claims_carry_the_owning_stack_and_lock_the_dashboard(
     with pytest.raises(PermissionError):
         emulator.edit_route_out_of_band(route_id, set_channel("C0DASHBOARD"))
 
-    source_id, _ = create_source(inputs(source_payload(), claim=True, adopt=seeded.source_id))
+    live = source_payload(attr_id=seeded.severity_attr)  # the live source as it is: nothing to discard
+    source_id, _ = create_source(inputs(live, claim=True, adopt=seeded.source_id))
     assert emulator.managed_resources[("alert_source", source_id)]["annotations"][OWNER_ANNOTATION] == (
         "alerting/production"
     )
@@ -652,7 +665,7 @@ def test_adoption_refuses_a_source_claimed_by_another_stack(
     declared["template"]["description"] = {"reference": "alert.description"}
     emulator.reset_log()
     with pytest.raises(OwnershipError, match=r"is claimed by stack 'alerting/staging', not 'alerting/production'"):
-        sources.create(roundtrip(inputs(declared, claim=True, adopt=seeded.source_id)))
+        sources.create(roundtrip(inputs(declared, claim=True, adopt=seeded.source_id, discard_live=True)))
     assert "PUT" not in " ".join(calls(emulator)), "refused before anything was changed"
 
 
@@ -754,5 +767,111 @@ def test_alert_source_registers_the_token_as_a_secret_output(monkeypatch: pytest
         "project": "alerting",
         "adopt": "01ABC",
         "claim_managed": True,
+        "discard_live": False,
     }
-    assert {"secret_token", "alert_events_url", "applied", "references"} <= set(seen["props"])
+    assert {"secret_token", "alert_events_url", "declared", "applied", "references"} <= set(seen["props"])
+
+
+# --- adoption never silently discards live configuration ---------------------------------------
+
+
+def production_source_payload() -> dict:
+    """The committed production stack's compiled Alertmanager source (placeholders included)."""
+    compiled = compile_stack(load("production"))["incident_io"]["alert_sources"]
+    return next(s["payload"] for s in compiled if s["key"] == "alertmanager")
+
+
+@pytest.fixture
+def live_alertmanager(emulator: Emulator, client: IncidentIoClient) -> dict:
+    """The source as someone clicked it together: `severity` bound from the payload, a custom title."""
+    severity = emulator.add_alert_attribute("severity")
+    template: dict[str, Any] = {
+        "title": {"literal": "Prod: {{ alertname }}"},
+        "description": {"reference": "alert.description"},
+    }
+    bind_paths(template, {severity: ("severity", "$.labels.severity")})
+    return client.create_alert_source(
+        {"name": "Alertmanager (Production)", "source_type": "alertmanager", "template": template}
+    )
+
+
+def test_adopting_with_a_template_that_drops_bindings_stops_before_any_write(
+    emulator: Emulator, client: IncidentIoClient, live_alertmanager: dict
+) -> None:
+    """The issue's reproduction: the stack once sent `template.attributes: []` over a live binding."""
+    declared = production_source_payload()
+    declared["template"]["attributes"], declared["template"]["expressions"] = [], []
+    emulator.reset_log()
+    with pytest.raises(LiveSettingsError) as raised:
+        create_source(inputs(declared, adopt=live_alertmanager["id"]))
+    assert [c for c in calls(emulator) if not c.startswith("GET")] == [], "nothing was written"
+    assert client.get_alert_source(live_alertmanager["id"]) == live_alertmanager
+    losses = raised.value.losses
+    assert any(loss.startswith("the binding of alert attribute") for loss in losses)
+    assert any(loss.startswith("template expression 'severity'") for loss in losses)
+    assert any(loss.startswith("the template title") for loss in losses)
+    assert "python -m components import production --write" in str(raised.value)
+    assert "discardLiveSettings: true" in str(raised.value)
+
+
+def test_the_committed_stack_keeps_the_live_binding_and_stops_only_for_the_title(
+    emulator: Emulator, client: IncidentIoClient, live_alertmanager: dict
+) -> None:
+    with pytest.raises(LiveSettingsError) as raised:
+        create_source(inputs(production_source_payload(), adopt=live_alertmanager["id"]))
+    assert raised.value.losses == ["the template title ({'literal': 'Prod: {{ alertname }}'})"]
+    _, outs = create_source(inputs(production_source_payload(), adopt=live_alertmanager["id"], discard_live=True))
+    live = client.get_alert_source(live_alertmanager["id"])
+    assert live["template"]["title"]["reference"] == "alert.title"  # the opt-in let it go
+    assert [a["binding"]["value"]["reference"] for a in live["template"]["attributes"]] == ['expressions["severity"]']
+    assert outs["declared"]["template"]["attributes"], "what the stack declared is kept in the state"
+
+
+def test_an_update_that_drops_a_binding_someone_added_stops(
+    emulator: Emulator, client: IncidentIoClient, live_alertmanager: dict
+) -> None:
+    """After `pulumi refresh` took a dashboard edit into the state, `up` still refuses to drop it."""
+    declared = production_source_payload()
+    _, outs = create_source(inputs(declared, adopt=live_alertmanager["id"], discard_live=True))
+    team = emulator.add_alert_attribute("team")
+    emulator.edit_source_out_of_band(
+        live_alertmanager["id"],
+        lambda s: s["template"]["attributes"].append(
+            {"alert_attribute_id": team, "binding": {"value": {"literal": "payments"}}}
+        ),
+    )
+    read = sources.read(live_alertmanager["id"], outs)  # what `pulumi refresh` does
+    with pytest.raises(LiveSettingsError, match=f"the binding of alert attribute {team}"):
+        sources.update(live_alertmanager["id"], roundtrip(read.outs), roundtrip(inputs(declared)))
+    removed = {**declared, "template": {**declared["template"], "attributes": [], "expressions": []}}
+    # Removing a binding the stack itself declared is the stack's own change: no stop for that one.
+    with pytest.raises(LiveSettingsError) as raised:
+        sources.update(live_alertmanager["id"], roundtrip(read.outs), roundtrip(inputs(removed)))
+    assert all(team in loss for loss in raised.value.losses if "binding" in loss)
+
+
+def test_adopting_a_route_with_settings_the_language_cannot_express_stops(
+    emulator: Emulator,
+    client: IncidentIoClient,
+    route_payload: Callable[..., dict],
+    compiled_route: Callable[..., dict],
+    seeded: Seeded,
+) -> None:
+    live = route_payload()
+    live["channel_config"][0]["condition_groups"] = [
+        {
+            "conditions": [
+                {
+                    "subject": f"alert.attributes.{seeded.severity_attr}",
+                    "operation": "one_of",
+                    "param_bindings": [{"array_value": [{"literal": "critical"}]}],
+                }
+            ]
+        }
+    ]
+    live_id = client.create_alert_route(live)["id"]
+    declared = compiled_route()
+    emulator.reset_log()
+    with pytest.raises(LiveSettingsError, match="a conditional Slack channel"):
+        create_route(inputs(declared, adopt=live_id))
+    assert [c for c in calls(emulator) if not c.startswith("GET")] == []
