@@ -158,13 +158,28 @@ def route_command(
         list[str] | None, typer.Option("--label", help="A label NAME=VALUE (repeat); leave one out to send it missing.")
     ] = None,
     title: Annotated[str | None, typer.Option("--title", help="The alert title, for routes that look at it.")] = None,
+    payload: Annotated[
+        Path | None,
+        typer.Option(
+            "--payload",
+            help="A JSON body exactly as the source receives it (Alertmanager: the webhook group, version 1 or 4;"
+            " each alert of it is routed). Replaces --label and --title.",
+        ),
+    ] = None,
     stacks_dir: StacksDir = STACKS_DIR,
 ) -> None:
     """Which routes an alert matches, whom it pages, which Slack channels get it; says when it is dropped."""
     from components import simulate
 
-    alert = simulate.Alert(source, simulate.parse_labels(label or []), title)
-    simulate.print_simulation(simulate.simulate(load(stack, stacks_dir), alert), stdout)
+    if payload is not None and (label or title is not None):
+        raise UsageError("--payload replaces --label and --title: give one or the other")
+    loaded = load(stack, stacks_dir)
+    if payload is not None:
+        simulations = simulate.simulate_payload(loaded, source, simulate.load_payload(payload))
+    else:
+        simulations = [simulate.simulate(loaded, simulate.Alert(source, simulate.parse_labels(label or []), title))]
+    for simulation in simulations:
+        simulate.print_simulation(simulation, stdout)
 
 
 @app.command("test-routes")

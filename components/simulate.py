@@ -257,6 +257,9 @@ def print_simulation(sim: Simulation, console: Console) -> None:
         f" - stack {stack.name} ({stack.environment})",
         markup=False,
     )
+    if sim.attributes:
+        shown = ", ".join(f"{name} not set" if v is None else f"{name}={v}" for name, v in sim.attributes)
+        console.print(f"Attributes (the source's bindings): {shown}", markup=False)
     if sim.matched or sim.undecided:
         table = Table(title="Matching routes", title_justify="left")
         for column in ("Route", "Matched on", "Escalation", "Slack"):
@@ -367,7 +370,9 @@ class _Checker:
 
     def case(self, value: Any, path: PathKey) -> RoutingCase | None:
         spec = self.mapping(value, path, {"name", "alert", "expect"}, {"name", "alert", "expect"})
-        alert = self.mapping(spec.get("alert", {}), (*path, "alert"), {"source", "labels", "title"}, {"source"})
+        alert = self.mapping(
+            spec.get("alert", {}), (*path, "alert"), {"source", "labels", "title", "payload"}, {"source"}
+        )
         expect = self.mapping(spec.get("expect", {}), (*path, "expect"), {"routes", "escalate", "slack"}, {"routes"})
         name, source = spec.get("name"), alert.get("source")
         if not isinstance(name, str):
@@ -396,13 +401,25 @@ class _Checker:
             )
         if slack is not None:
             slack = self.names(slack, (*path, "expect", "slack"), self.stack.slack_channel_ids, "Slack channel")
+        payload = alert.get("payload")
+        if payload is not None and ({"labels", "title"} & set(alert)):
+            self.fail((*path, "alert", "payload"), "payload replaces labels and title: give one or the other", key=True)
+        elif payload is not None and isinstance(source, str) and source in sources:
+            alerts = routing.split_event(self.stack.source(source).type, payload)
+            if len(alerts) != 1:
+                self.fail((*path, "alert", "payload"), f"the payload holds {len(alerts)} alerts; a test routes one")
+            else:
+                payload = alerts[0]
         if not isinstance(name, str) or not isinstance(source, str):
             return None
         title = alert.get("title")
         return RoutingCase(
             name=name,
             alert=Alert(
-                source, tuple((k, _label_text(v)) for k, v in labels.items()), None if title is None else str(title)
+                source,
+                tuple((k, _label_text(v)) for k, v in labels.items()),
+                None if title is None else str(title),
+                payload=payload,
             ),
             routes=routes,
             escalate=escalate,

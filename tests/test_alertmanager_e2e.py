@@ -13,15 +13,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from components import validate
-from components.compile import SECRETS_MOUNT, compile_stack
+from components.compile import compile_stack
 from components.delivery import secret_string_json
 from components.incidentio.client import IncidentIoClient
 from components.incidentio.emulator import AlertEvent, Emulator
-from components.incidentio.references import ALERT_SOURCE, find, substitute
-from tests.support.alertmanager import AlertmanagerProcess, check_config, find_amtool, wait_until
+from components.incidentio.references import ALERT_ATTRIBUTE, ALERT_SOURCE, find, substitute
+from tests.support.alertmanager import (
+    AlertmanagerProcess,
+    check_config,
+    find_amtool,
+    remap_secret_paths,
+    wait_until,
+    write_alertmanager_config,
+)
 
 pytestmark = pytest.mark.alertmanager
 
@@ -79,37 +85,6 @@ def deliver(compiled: dict[str, Any], source: dict[str, Any], secrets_root: Path
     return directory
 
 
-def remap_secret_paths(receivers: list[dict[str, Any]], secrets_root: Path) -> list[dict[str, Any]]:
-    """The compiled receivers with /etc/alertmanager/secrets/<secret>/<key> moved to secrets_root.
-
-    The only change made to the compiled config: the pod's mount point becomes a temp directory.
-    """
-    prefix = f"{SECRETS_MOUNT}/"
-    remapped = json.loads(json.dumps(receivers))
-    for receiver in remapped:
-        for config in receiver.get("incidentio_configs", []):
-            for key in ("url_file", "alert_source_token_file"):
-                assert config[key].startswith(prefix), config[key]
-                config[key] = str(secrets_root / config[key].removeprefix(prefix))
-    return remapped
-
-
-def write_alertmanager_config(path: Path, receivers: list[dict[str, Any]]) -> Path:
-    (receiver,) = receivers  # staging delivers one Alertmanager source
-    config = {
-        "route": {
-            "receiver": receiver["name"],
-            "group_by": ["alertname"],
-            "group_wait": "0s",
-            "group_interval": "1s",
-            "repeat_interval": "1h",
-        },
-        "receivers": receivers,
-    }
-    path.write_text(yaml.safe_dump(config, sort_keys=False))
-    return path
-
-
 def events_for(emulator: Emulator, alertname: str) -> list[AlertEvent]:
     return [
         e
@@ -131,7 +106,8 @@ def test_compiled_receiver_delivers_to_incident_io_and_follows_a_token_rotation(
 ) -> None:
     # 1. The staging Alertmanager source, created through the API from its compiled payload.
     payload = section(compiled["incident_io"]["alert_sources"], key=SOURCE)["payload"]
-    assert find(payload) == set(), "the e2e source payload has no deploy-time references"
+    assert find(payload) == {(ALERT_ATTRIBUTE, "severity")}, "the attribute is resolved at deploy time"
+    payload = substitute(payload, {(ALERT_ATTRIBUTE, "severity"): emulator.add_alert_attribute("severity")})
     with IncidentIoClient(API_KEY, emulator.base_url) as client:
         source = client.create_alert_source(payload)
     source_path = f"/v2/alert_events/alertmanager/{source['id']}"

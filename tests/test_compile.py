@@ -46,7 +46,8 @@ def test_render_shape_has_the_documented_top_level_keys() -> None:
     compiled = compile_stack(load(STACKS["production"]))
     assert list(compiled) == ["stack", "environment", "incident_io", "aws", "kubernetes", "alertmanager"]
     sources = compiled["incident_io"]["alert_sources"]
-    assert {tuple(sorted(s)) for s in sources} == {("adopt", "discard_live_settings", "key", "name", "payload", "source_type")}
+    keys = ("adopt", "discard_live_settings", "key", "name", "payload", "source_type")
+    assert {tuple(sorted(s)) for s in sources} == {keys}
     routes = compiled["incident_io"]["alert_routes"]
     assert all(set(r) == {"name", "adopt", "discard_live_settings", "payload"} for r in routes)
 

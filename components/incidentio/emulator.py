@@ -325,6 +325,10 @@ class Emulator:
             }
             return attr_id
 
+    def attribute_id(self, name: str) -> str | None:
+        with self._lock:
+            return next((a["id"] for a in self._attributes.values() if a["name"] == name), None)
+
     def edit_route_out_of_band(self, route_id: str, mutate: Callable[[dict], None]) -> None:
         """A dashboard user editing a route: `mutate` gets its payload-shaped config; bumps version.
 
@@ -354,6 +358,19 @@ class Emulator:
                 **self._server_source(config),
                 **{k: stored[k] for k in _SOURCE_SERVER},
             }
+
+    def seed_source(self, payload: dict, source_id: str) -> dict:
+        """A source that exists before day one, under a known id (what a stack then adopts)."""
+        with self._lock:
+            stored = {**self._server_source(payload), "id": source_id, "secret_token": secrets.token_hex(32)}
+            self._sources[source_id] = stored
+            return self._source_response(stored)
+
+    def receive_alert(self, source_id: str, payload: Any) -> None:
+        """An alert arriving by a way that is not HTTP (email, a dashboard integration), routed as
+        an HTTP event would be."""
+        with self._lock:
+            self._receive_alert(self._source(source_id), payload)
 
     def rotate_source_token(self, source_id: str) -> str:
         """The dashboard's "rotate token" (no API does this); returns the new token."""
@@ -773,7 +790,8 @@ class Emulator:
         headers = {name.lower(): value for name, value in req.headers.items()}
         event = AlertEvent(req.match["source_type"], req.id, headers, req.body)
         self.alert_events.append(event)
-        keys = [self._receive_alert(source, payload) for payload in routing.split_event(source["source_type"], req.body)]
+        payloads = routing.split_event(source["source_type"], req.body)
+        keys = [self._receive_alert(source, payload) for payload in payloads]
         dedup = req.body.get("deduplication_key") if isinstance(req.body, dict) else None
         return _Reply(
             202,
@@ -818,7 +836,7 @@ class Emulator:
         }
         if isinstance(outcome.alert.description, str):
             alert["description"] = outcome.alert.description
-        self._alerts[alert_id] = _RoutedAlert(alert, outcome)
+        self._alerts[alert_id] = _RoutedAlert(alert, outcome, copy.deepcopy(payload))
         self._alert_ids[(source["id"], key)] = alert_id
         return key
 
@@ -833,6 +851,7 @@ class Emulator:
             "alert_id": item.alert["id"],
             "alert_source_id": item.alert["alert_source_id"],
             "title": item.alert["title"],
+            "payload": copy.deepcopy(item.payload),
             "attributes": {a["attribute"]["name"]: a["value"]["literal"] for a in item.alert["attributes"]},
             "routes": [{"id": r["id"], "name": r["name"]} for r in outcome.matched],
             "undecided_routes": [
@@ -856,6 +875,7 @@ class Emulator:
 class _RoutedAlert:
     alert: dict  # AlertV2
     outcome: routing.Outcome
+    payload: Any  # the alert's payload as the source received it (emulator listing only)
 
 
 def _fingerprint(payload: Any) -> str:

@@ -19,12 +19,13 @@ from pulumi.dynamic.dynamic import serialize_provider
 from pulumi.output import Unknown
 from pulumi.runtime import rpc
 
+from components.compile import compile_stack
 from components.errors import (
     AlertingError,
     AuthenticationError,
     DriftError,
-    LiveSettingsError,
     IncidentIoError,
+    LiveSettingsError,
     OwnershipError,
     ReferenceNotFoundError,
     RejectedError,
@@ -44,7 +45,6 @@ from components.incidentio.provider import (
     AlertSource,
     AlertSourceProvider,
 )
-from components.compile import compile_stack
 from tests.support.engine import roundtrip
 from tests.support.incidentio import bind_paths, load
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import json
 import os
 import re
 import shutil
@@ -38,6 +39,9 @@ from pathlib import Path
 from typing import Any, Self, TypeVar
 
 import httpx
+import yaml
+
+from components.compile import SECRETS_MOUNT
 
 MIN_VERSION: tuple[int, int, int] = (0, 29, 0)
 """First Alertmanager release with the incident.io receiver (``incidentio_configs``)."""
@@ -362,3 +366,35 @@ class AlertmanagerProcess:
             raise AlertmanagerError(
                 f"POST /api/v2/alerts: HTTP {resp.status_code}: {resp.text.strip()}"
             )
+
+
+def remap_secret_paths(receivers: list[dict[str, Any]], secrets_root: Path) -> list[dict[str, Any]]:
+    """The compiled receivers with /etc/alertmanager/secrets/<secret>/<key> moved to secrets_root.
+
+    The only change made to the compiled config: the pod's mount point becomes a temp directory.
+    """
+    prefix = f"{SECRETS_MOUNT}/"
+    remapped = json.loads(json.dumps(receivers))
+    for receiver in remapped:
+        for config in receiver.get("incidentio_configs", []):
+            for key in ("url_file", "alert_source_token_file"):
+                assert config[key].startswith(prefix), config[key]
+                config[key] = str(secrets_root / config[key].removeprefix(prefix))
+    return remapped
+
+
+def write_alertmanager_config(path: Path, receivers: list[dict[str, Any]]) -> Path:
+    """A config routing every alert to the one receiver, grouped by alert name, sent at once."""
+    (receiver,) = receivers  # the committed stacks deliver one Alertmanager source each
+    config = {
+        "route": {
+            "receiver": receiver["name"],
+            "group_by": ["alertname"],
+            "group_wait": "0s",
+            "group_interval": "1s",
+            "repeat_interval": "1h",
+        },
+        "receivers": receivers,
+    }
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
