@@ -22,20 +22,62 @@ HEADER = """\
      tests/test_docs.py (and `python -m components docs --check`) fail when this file is stale. -->
 # Alert routing
 
-Per stack: the routes table (the runbook's), what happens to every alert a source declares under
-`emits`, and a diagram from sources through routes to escalation paths and Slack channels.
+Per stack: the routes table (the runbook's), the attributes each source binds, what happens to every
+alert a source declares under `emits`, and a diagram from sources through routes to escalation
+paths and Slack channels.
 
-Ask about any other alert with `python -m components route <stack> --source <key> --label name=value`;
-pin the answers down in `stacks/<stack>.routing-tests.yaml` (`python -m components test-routes`).
+Ask about any other alert with `python -m components route <stack> --source <key> --label name=value`,
+or with the very body the source receives: `--payload alert.json`. Pin the answers down in
+`stacks/<stack>.routing-tests.yaml` (`python -m components test-routes`).
 
-How an alert is matched: an alert from source S matches a route when S is among the route's sources,
-one of that source's condition groups holds (no groups: every alert) and one of the route's `when`
-groups holds (none: always). All conditions of a group must hold. A condition reads the alert label
-of the same name; `title` is the alert title. Operations: `one_of` (the value is one of the values),
-`none_of` (it is none of them; a missing label is none of them), `is_blank` / `is_not_set` (missing
-or empty), `is_set` / `is_not_blank` (present and not empty); any other operation cannot be
-simulated. Every enabled route that matches acts: two matches page and post twice, no match drops
-the alert (incident.io accepts it and notifies nobody).
+## How incident.io routes an alert
+
+One evaluator, `components/routing.py`, does this for `route`, `test-routes`, validate's coverage
+warnings, promotion and the API emulator (which routes every alert event it accepts through the
+sources and routes `pulumi up` created), over the payloads `render` prints:
+
+1. **One incident.io alert per alert.** Alertmanager posts a *group*: `incidentio_configs` sends
+   webhook `"version": "1"` (`webhook_configs`: `"version": "4"`) with `alerts[]`, `groupLabels`,
+   `commonLabels`, `commonAnnotations`, `externalURL`, `notification_reason`, `groupKey`. Each entry
+   of `alerts[]` is an alert of its own (deduplicated by its `fingerprint`), and **its payload is
+   that alert object**: `$.labels.<name>`, `$.annotations.<name>`, `$.status`, `$.fingerprint`,
+   `$.generatorURL`. incident.io's HTTP source takes its documented body (`title`, `status`,
+   `deduplication_key`, `description`, `source_url`, free-form `metadata`): one alert.
+2. **Attributes come only from the source's bindings.** A source's `attributes: {severity:
+   $.labels.severity}` compiles to a *parse* expression on the payload (`root_reference: payload`,
+   `operation_type: parse`, `source: $.labels.severity`, returning a `String`) and binds the
+   attribute to `expressions["severity"]`; `{literal: value}` binds a fixed value. A label that no
+   binding extracts is not an attribute: a condition on it always sees it blank, so `validate`
+   refuses it and says which binding to add.
+3. **Routes.** An alert from source S matches a route when S is among the route's sources, one of
+   that source's condition groups holds (no groups: every alert) and one of the route-wide `when`
+   groups holds (none: always); all conditions of a group must hold. Conditions read attributes
+   (`alert.attributes.<id>`) or the title. Operations: `one_of` (stored by incident.io as
+   `contains_one_of`), `none_of` / `not_one_of` (a blank value is none of them), `is_blank` /
+   `is_not_set`, `is_set` / `is_not_blank`, `contains` and `starts_with`. Anything else, a parse
+   that is not a plain path, or a label the coverage check does not know is reported as "cannot
+   tell", never guessed.
+4. **Who hears.** Every enabled route that matches acts: it pages its escalation paths and posts to
+   the Slack channels of each channel config whose conditions hold. Two matches page and post
+   twice; no match drops the alert (incident.io accepts it and notifies nobody).
+
+Where these facts come from: incident.io's Terraform provider
+(`examples/resources/incident_alert_source_attribute/resource.tf`: "the payload is opaque JSON, so
+`payload` as a whole is the only part of it in scope, and a reference to `payload.labels.service`
+resolves to nothing. A parse reaches inside it", with the JavaScript path `$.labels.service` for an
+Alertmanager source; `examples/resources/incident_alert_source/resource.tf` for the parse
+expression's shape); incident.io's docs ("Alert attributes": attributes are defined org-wide and
+extracted per source; "Severity mapping": the severity is "commonly found in fields like
+`$.labels.severity`"); the official OpenAPI spec (`ExpressionParseOptsV2`, `AlertV2`,
+`AlertEventsCreateHTTPPayloadV2`, vendored in components/schemas/); and the body the real
+Alertmanager 0.33 posts, captured by tests/test_routing_e2e.py.
+
+Not known, and how the project builds for it: whether an Alertmanager source's bindings can see
+the group's fields (`$.commonLabels…`: `validate` warns and recommends the per-alert `$.labels…`);
+the title incident.io gives an Alertmanager alert by default (assumed: `annotations.summary`, else
+`labels.alertname`; test title-based routes with `--payload`); whether `contains` and `starts_with`
+ignore case ("cannot tell" when only the case differs); how a parse result is cast for catalog
+attributes (the compiler declares `String`).
 """
 
 
@@ -65,6 +107,22 @@ def routes_table(stack: Stack) -> list[str]:
             for route in stack.routes
         ),
     )
+
+
+def bindings_table(stack: Stack) -> list[str]:
+    """What each source fills in: the only attributes its routes can test."""
+    rows = [
+        (source.name, name, binding.path if binding.path is not None else f"the value {binding.literal!r}")
+        for source in stack.sources
+        for name, binding in source.attributes
+    ]
+    if not rows:
+        return ["No source binds an alert attribute: routes can only test the title."]
+    return [
+        "Attributes each source binds (the only ones its routes can test):",
+        "",
+        *_table(("Source", "Attribute", "From the payload"), rows),
+    ]
 
 
 def declared_alerts_table(stack: Stack) -> list[str]:
@@ -133,6 +191,8 @@ def stack_section(stack: Stack) -> list[str]:
         f" pages on-call: {pages}.",
         "",
         *routes_table(stack),
+        "",
+        *bindings_table(stack),
         "",
         "What happens to each alert its sources declare (`emits`; missing = the label is not set):",
         "",

@@ -204,7 +204,7 @@ def parse_labels(pairs: Iterable[str]) -> tuple[tuple[str, str | None], ...]:
 def describe_alert(alert: Alert) -> str:
     """`severity=critical`, `severity missing`, `title "disk full"`; `no labels`."""
     if alert.payload is not None:
-        return f"payload {_payload_summary(alert.payload)}"
+        return _payload_summary(alert.payload)
     parts = [f"{name} missing" if value is None else f"{name}={value}" for name, value in alert.labels]
     if alert.title is not None:
         parts.append(f"title {alert.title!r}")
@@ -212,8 +212,12 @@ def describe_alert(alert: Alert) -> str:
 
 
 def _payload_summary(payload: Any) -> str:
+    """An Alertmanager alert by its labels; anything else as (shortened) JSON."""
+    labels = payload.get("labels") if isinstance(payload, dict) else None
+    if isinstance(labels, dict) and labels:
+        return "labels " + ", ".join(f"{k}={v}" for k, v in sorted(labels.items()))
     text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
-    return text if len(text) <= 80 else text[:77] + "..."
+    return "payload " + (text if len(text) <= 80 else text[:77] + "...")
 
 
 def describe_outcome(sim: Simulation) -> str:

@@ -48,7 +48,10 @@ def send(case: simulate.RoutingCase, index: int, stack: Stack, deployed: Deploye
     source = stack.source(case.alert.source)
     outputs = deployed.sources[source.key]
     labels = {k: v for k, v in case.alert.labels if v is not None}
-    if source.type == "alertmanager":
+    if source.type == "alertmanager" and case.alert.payload is not None:  # the labels and annotations given
+        payload = case.alert.payload
+        am.post_alerts([{"labels": payload.get("labels", {}), "annotations": payload.get("annotations", {})}])
+    elif source.type == "alertmanager":
         alert: dict[str, Any] = {"labels": {"alertname": f"RoutingCase{index}", **labels}}
         if case.alert.title is not None:
             alert["annotations"] = {"summary": case.alert.title}
