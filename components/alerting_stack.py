@@ -19,7 +19,7 @@ import os
 import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pulumi
 import pulumi_aws as aws
@@ -76,13 +76,19 @@ class AlertingStack(pulumi.ComponentResource):
         external_secrets, rolls = self._manifests(compiled["kubernetes"]["manifests"])
         adopt_arns = self._adoptions(compiled["aws"], dict(adopt_aws_secrets or {}))
 
-        self.aws_provider = aws.Provider(
-            "aws",
-            region=compiled["aws"]["region"],
-            allowed_account_ids=[compiled["aws"]["account_id"]],
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-        self.kubernetes_provider = self._kubernetes_provider(stack)
+        # A provider only where something uses it: a stack with no `delivery` registers no AWS or
+        # Kubernetes resource at all, so it runs where neither plugin is installed.
+        self.aws_provider: aws.Provider | None = None
+        self.kubernetes_provider: kubernetes.Provider | None = None
+        if compiled["aws"]["secrets"]:
+            self.aws_provider = aws.Provider(
+                "aws",
+                region=compiled["aws"]["region"],
+                allowed_account_ids=[compiled["aws"]["account_id"]],
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+        if compiled["kubernetes"]["manifests"]:
+            self.kubernetes_provider = self._kubernetes_provider(stack)
 
         # -- incident.io --------------------------------------------------------------------
         incident_io = compiled["incident_io"]
@@ -136,8 +142,8 @@ class AlertingStack(pulumi.ComponentResource):
                     external_secret=external_secrets[key],
                     # Secret wherever they flow, whatever the provider declares.
                     source_outputs={output: pulumi.Output.secret(getattr(source, output)) for output in SOURCE_OUTPUTS},
-                    aws_provider=self.aws_provider,
-                    kubernetes_provider=self.kubernetes_provider,
+                    aws_provider=_present(self.aws_provider),
+                    kubernetes_provider=_present(self.kubernetes_provider),
                     adopt_arn=adopt_arns.get(key),
                 ),
                 opts=pulumi.ResourceOptions(parent=self),
@@ -157,7 +163,7 @@ class AlertingStack(pulumi.ComponentResource):
                 "alertmanager-roll",
                 manifest,
                 {key: delivery.version_id for key, delivery in self.deliveries.items()},
-                provider=self.kubernetes_provider,
+                provider=_present(self.kubernetes_provider),
                 parent=self,
             )
 
@@ -289,3 +295,12 @@ def adopt_aws_secrets_from_env(environ: Mapping[str, str] = os.environ) -> dict[
     if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
         raise AlertingError(f'{ADOPT_ENV} must be a JSON object {{"<source key>": "<secret ARN>"}}')
     return value
+
+
+_P = TypeVar("_P")
+
+
+def _present(provider: _P | None) -> _P:
+    """A provider that exists whenever something is delivered (see `AlertingStack.__init__`)."""
+    assert provider is not None, "a delivered source always has its providers"
+    return provider

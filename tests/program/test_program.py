@@ -397,3 +397,18 @@ def test_example_stacks_leave_only_provider_resolved_placeholders(path: Path, tm
         assert kinds <= {"escalation_path", "alert_attribute"}, f"{r.type} {r.name}: {kinds}"
         if r.type.split(":")[0] in ("aws", "kubernetes"):
             assert r.provider, f"{r.type} {r.name} would use a default provider"
+
+
+def test_a_stack_without_delivery_registers_no_aws_or_kubernetes_resource(tmp_path: Path) -> None:
+    """So it runs under the real engine with neither plugin installed (pulumi-aws cannot be built here)."""
+    text = (ROOT / "stacks" / "Pulumi.staging.yaml").read_text()
+    without = re.sub(r"      delivery:\n(        .*\n)+", "", text)
+    assert without != text
+    (tmp_path / "stacks").mkdir()
+    (tmp_path / "stacks" / "Pulumi.staging.yaml").write_text(without)
+    run = run_program("staging", project_dir=tmp_path)
+    packages = {r.type.split(":")[0] for r in run.resources} | {
+        r.type.removeprefix("pulumi:providers:") for r in run.resources if r.type.startswith("pulumi:providers:")
+    }
+    assert not packages & {"aws", "kubernetes"}, sorted(r.type for r in run.resources)
+    assert run.of_type("pulumi-python:dynamic/incidentio:AlertSource"), "the incident.io side is all there"

@@ -1,4 +1,4 @@
-"""pytest fixtures for tests that need a real Alertmanager.
+"""pytest fixtures for tests that need a real Alertmanager or the real Pulumi CLI.
 
 Load with ``pytest_plugins = ["tests.support.fixtures"]`` (in the root conftest.py or in a test
 module); the repository root must be importable (``python -m pytest`` from it, or
@@ -12,6 +12,7 @@ import os
 import pytest
 
 from tests.support.alertmanager import find_alertmanager
+from tests.support.pulumi_cli import find_pulumi
 
 
 @pytest.fixture(scope="session")
@@ -31,4 +32,19 @@ def alertmanager_bin() -> str:
             "Alertmanager is not installed here; run .ci/install-alertmanager.sh "
             "(needs root + Debian package registry)"
         )
+    return binary
+
+
+@pytest.fixture(scope="session")
+def pulumi_bin() -> str:
+    """Path of the Pulumi CLI (with the Python language host beside it).
+
+    Missing: fails in CI (``CI`` set), where .ci/install-pulumi.sh must have built it; skips
+    elsewhere, saying how to get it.
+    """
+    binary = find_pulumi()
+    if binary is None:
+        if os.environ.get("CI"):
+            pytest.fail("the Pulumi CLI is missing in CI: .ci/install-pulumi.sh must build it")
+        pytest.skip("the Pulumi CLI is not installed here; run .ci/install-pulumi.sh (builds it with Go)")
     return binary
