@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from components.compile import compile_stack
-from components.model import Condition, Kubernetes, Route, Source, SourceFilter, Stack
+from components.model import Binding, Condition, Kubernetes, Route, Source, SourceFilter, Stack
 
 ESCALATION_PATH = "Engineering On-Call"
 ATTRIBUTE = "severity"
@@ -32,7 +32,12 @@ def stack(sources: int, routes: int) -> Stack:
         escalation_paths=(),
         attributes=(),
         sources=tuple(
-            Source(key=key, name=f"Bench Source {i}", type="alertmanager", attributes=((ATTRIBUTE, "alert.severity"),))
+            Source(
+                key=key,
+                name=f"Bench Source {i}",
+                type="alertmanager",
+                attributes=((ATTRIBUTE, Binding(path="$.labels.severity")),),
+            )
             for i, key in enumerate(keys)
         ),
         routes=tuple(
