@@ -33,7 +33,10 @@ HEADER = """config:
 def stack_text(routes: int, sources: int = 20) -> str:
     lines = [HEADER]
     for s in range(sources):
-        lines.append(f"    source-{s}: {{name: Source {s}, type: http}}\n")
+        lines.append(
+            f"    source-{s}: {{name: Source {s}, type: http,"
+            " attributes: {severity: $.metadata.severity, team: $.metadata.team}}\n"
+        )
     lines.append("  alerting:routes:\n")
     for r in range(routes):
         lines.append(
