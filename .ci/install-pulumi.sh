@@ -42,8 +42,14 @@ export CGO_ENABLED=0 GOFLAGS="${GOFLAGS:--buildvcs=false}"
 
 installed() { "$PULUMI_INSTALL_DIR/$1" "${@:2}" 2>/dev/null | tr -d '\r' | sed -n 1p; }
 
+# The language host is this repository's code: a change to it must rebuild it.
+SOURCE_HASH="$(cd "$MODULE" && find . -type f \( -name '*.go' -o -name 'go.mod' -o -name 'go.sum' \) -print0 \
+    | sort -z | xargs -0 sha256sum | sha256sum | cut -d' ' -f1)"
+HASH_MARKER="$PULUMI_INSTALL_DIR/.pulumi-language-python.source"
+
 engine_ok() {
-    [[ "$(installed pulumi version)" == "v$PULUMI_VERSION" ]] \
+    [[ "$(cat "$HASH_MARKER" 2>/dev/null)" == "$SOURCE_HASH" ]] \
+        && [[ "$(installed pulumi version)" == "v$PULUMI_VERSION" ]] \
         && [[ "$(installed pulumi-language-python -version)" == "v$PULUMI_VERSION" ]] \
         && [[ -x "$PULUMI_INSTALL_DIR/pulumi-language-python-exec" ]] \
         && [[ -x "$PULUMI_INSTALL_DIR/pulumi-resource-pulumi-python" ]]
@@ -61,6 +67,7 @@ else
         install -m 0755 "$SDK_DIR/python/cmd/pulumi-language-python-exec" "$PULUMI_INSTALL_DIR/"
         install -m 0755 "$SDK_DIR/python/dist/pulumi-resource-pulumi-python" "$PULUMI_INSTALL_DIR/"
     )
+    echo "$SOURCE_HASH" >"$HASH_MARKER"
 fi
 
 # --- pulumi-kubernetes (renderYamlToDirectory works without a cluster) -------------------------

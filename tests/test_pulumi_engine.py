@@ -27,7 +27,7 @@ STACK = "engine"
 WRITES = ("POST", "PUT", "DELETE")
 
 
-def stack_text(*, adopt: str | None = None) -> str:
+def stack_text(*, adopt: str | None = None, extra_routes: int = 0) -> str:
     source = {"name": "Alertmanager (Engine)", "type": "alertmanager", "attributes": {"severity": "$.labels.severity"}}
     if adopt:
         source["adopt"] = adopt
@@ -44,7 +44,11 @@ def stack_text(*, adopt: str | None = None) -> str:
                 "sources": {"alertmanager": {"severity": "critical"}},
                 "escalate": ["Engineering On-Call"],
                 "slack": ["#alerts"],
-            }
+            },
+            *(
+                {"name": f"Extra route {i:04d} " + "with a long name " * 25, "sources": {"alertmanager": {}}}
+                for i in range(extra_routes)
+            ),
         ],
     }
     return yaml.safe_dump({"config": config}, sort_keys=False)
@@ -171,3 +175,15 @@ def test_adoption_takes_an_existing_source_over_and_destroy_releases_it(
     project.run("destroy", "--yes")
     assert adopt in emulator._sources, "released, not deleted"
     assert live_routes(emulator) == [], "the route the stack created is deleted"
+
+
+def test_a_stack_whose_config_outgrows_one_environment_string_still_runs(
+    project: PulumiProject, emulator: Emulator
+) -> None:
+    """Linux refuses an environment string over 128 KiB ("argument list too long"), and the stack
+    config reaches the program as one (PULUMI_CONFIG): the language host passes it by file."""
+    text = stack_text(extra_routes=320)
+    assert len(json.dumps(yaml.safe_load(text)["config"])) > 128 * 1024
+    project.init(text, api_key=API_KEY, api_url=emulator.base_url)
+    preview = project.run("preview")
+    assert "+ 324 to create" in preview.stdout, preview.stdout[-2000:]

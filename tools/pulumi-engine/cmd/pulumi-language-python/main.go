@@ -34,6 +34,12 @@ import (
 	"google.golang.org/protobuf/types/known/emptypb"
 )
 
+// bootstrap runs as `python -c bootstrap <config file> <exec script> <args…>`.
+const bootstrap = `import os, runpy, sys
+os.environ["PULUMI_CONFIG"] = open(sys.argv[1], encoding="utf-8").read()
+sys.argv = sys.argv[2:]
+runpy.run_path(sys.argv[0], run_name="__main__")`
+
 const (
 	execScript = "pulumi-language-python-exec"
 	// The exec script's exit code after it printed an actionable message itself.
@@ -172,7 +178,16 @@ func (h *host) Run(ctx context.Context, req *pulumirpc.RunRequest) (*pulumirpc.R
 					"`python3 -m venv .venv && .venv/bin/pip install -r requirements.txt`", python)}, nil
 		}
 	}
-	args := []string{"-u", h.exec}
+	// The stack config travels in PULUMI_CONFIG, but Linux refuses any single environment string
+	// over 128 KiB (E2BIG, "argument list too long": a stack of ~700 routes). So the config goes
+	// through a private file, which a two-line bootstrap puts back into the environment before it
+	// runs the SDK's exec script, exactly as that script expects it.
+	configFile, err := os.CreateTemp("", "pulumi-config-*.json")
+	if err != nil {
+		return nil, err
+	}
+	defer os.Remove(configFile.Name())
+	args := []string{"-u", "-c", bootstrap, configFile.Name(), h.exec}
 	flag := func(name, value string) {
 		if value != "" {
 			args = append(args, "--"+name, value)
@@ -206,10 +221,16 @@ func (h *host) Run(ctx context.Context, req *pulumirpc.RunRequest) (*pulumirpc.R
 	if err != nil {
 		return nil, err
 	}
+	if _, err := configFile.Write(config); err != nil {
+		return nil, err
+	}
+	if err := configFile.Close(); err != nil {
+		return nil, err
+	}
 	cmd := exec.CommandContext(ctx, python, args...)
 	cmd.Dir = req.GetInfo().GetProgramDirectory()
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
-	cmd.Env = append(os.Environ(), "PULUMI_CONFIG="+string(config), "PULUMI_CONFIG_SECRET_KEYS="+string(keys))
+	cmd.Env = append(os.Environ(), "PULUMI_CONFIG_SECRET_KEYS="+string(keys))
 	if python != "python3" { // as a venv's activate script does
 		cmd.Env = append(cmd.Env, "PATH="+filepath.Dir(python)+string(os.PathListSeparator)+os.Getenv("PATH"), "VIRTUAL_ENV="+filepath.Dir(filepath.Dir(python)))
 	}
