@@ -53,13 +53,13 @@ def stack_text(routes: int) -> str:
     return yaml.safe_dump({"config": config}, sort_keys=False)
 
 
-def measure(pulumi: str, routes: int) -> list[tuple[str, int, float]]:
+def measure(pulumi: str, routes: int, env: dict[str, str]) -> list[tuple[str, int, float]]:
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-engine-") as folder, Emulator(API_KEY) as emulator:
         emulator.add_alert_attribute("severity")
         emulator.add_escalation_path("Engineering On-Call")
         (Path(folder) / "project").mkdir()
-        project = PulumiProject(Path(folder) / "project", pulumi, "bench")
+        project = PulumiProject(Path(folder) / "project", pulumi, "bench", env)
         project.init(stack_text(routes), api_key=API_KEY, api_url=emulator.base_url)
         for label, args in (
             ("preview (all new)", ("preview",)),
@@ -77,6 +77,11 @@ def measure(pulumi: str, routes: int) -> list[tuple[str, int, float]]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--routes", type=int, nargs="+", default=[10, 100, 1000])
+    parser.add_argument(
+        "--skip-checkpoints",
+        action="store_true",
+        help="PULUMI_SKIP_CHECKPOINTS=true: the state is written once at the end, not after every resource",
+    )
     args = parser.parse_args()
     pulumi = find_pulumi()
     if pulumi is None:
@@ -84,7 +89,8 @@ def main() -> int:
         return 2
     print(f"{'routes':>6}  {'operation':<24} {'API calls':>9}  {'wall s':>7}")
     for routes in args.routes:
-        for label, count, seconds in measure(pulumi, routes):
+        env = {"PULUMI_SKIP_CHECKPOINTS": "true"} if args.skip_checkpoints else {}
+        for label, count, seconds in measure(pulumi, routes, env):
             print(f"{routes:>6}  {label:<24} {count:>9}  {seconds:>7.1f}")
     return 0
 

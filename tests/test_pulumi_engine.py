@@ -78,7 +78,7 @@ def writes(emulator: Emulator) -> list[str]:
 
 
 def live_routes(emulator: Emulator) -> list[dict]:
-    return list(emulator._routes.values())  # the emulator's own store: what incident.io holds
+    return list(emulator.stored_routes().values())
 
 
 def test_preview_up_refresh_drift_rotation_and_destroy(project: PulumiProject, emulator: Emulator) -> None:
@@ -97,7 +97,7 @@ def test_preview_up_refresh_drift_rotation_and_destroy(project: PulumiProject, e
     assert "4 created" in up.stdout, up.stdout
     (source,) = project.resources("incidentio:AlertSource")
     (route,) = project.resources("incidentio:AlertRoute")
-    assert {s["name"] for s in emulator._sources.values()} == {"Alertmanager (Engine)"}
+    assert {s["name"] for s in emulator.stored_sources().values()} == {"Alertmanager (Engine)"}
     assert [r["name"] for r in live_routes(emulator)] == ["Engine Alerts"]
 
     # a no-change preview costs no API call at all.
@@ -114,7 +114,7 @@ def test_preview_up_refresh_drift_rotation_and_destroy(project: PulumiProject, e
 
     # state and outputs: neither the API key nor the source token in plain text.
     exported = json.dumps(project.export())
-    token = emulator._sources[source["id"]]["secret_token"]
+    token = emulator.stored_sources()[source["id"]]["secret_token"]
     assert API_KEY not in exported and token not in exported
     assert "ciphertext" in exported
     outputs = project.run("stack", "output", "--json").stdout
@@ -147,7 +147,7 @@ def test_preview_up_refresh_drift_rotation_and_destroy(project: PulumiProject, e
     assert sorted(writes(emulator)) == sorted(
         [f"DELETE /v2/alert_sources/{source['id']}", f"DELETE /v2/alert_routes/{route['id']}"]
     )
-    assert emulator._sources == {} and live_routes(emulator) == []
+    assert emulator.stored_sources() == {} and live_routes(emulator) == []
 
 
 def test_adoption_takes_an_existing_source_over_and_destroy_releases_it(
@@ -173,7 +173,7 @@ def test_adoption_takes_an_existing_source_over_and_destroy_releases_it(
     assert source["outputs"]["secret_token"]["plaintext"] == json.dumps(token), "Alertmanager keeps its token"
 
     project.run("destroy", "--yes")
-    assert adopt in emulator._sources, "released, not deleted"
+    assert adopt in emulator.stored_sources(), "released, not deleted"
     assert live_routes(emulator) == [], "the route the stack created is deleted"
 
 

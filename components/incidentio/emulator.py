@@ -325,6 +325,15 @@ class Emulator:
             }
             return attr_id
 
+    def stored_sources(self) -> dict[str, dict]:
+        """What the organisation holds now (id -> stored source, token included): a test's view."""
+        with self._lock:
+            return copy.deepcopy(self._sources)
+
+    def stored_routes(self) -> dict[str, dict]:
+        with self._lock:
+            return copy.deepcopy(self._routes)
+
     def attribute_id(self, name: str) -> str | None:
         with self._lock:
             return next((a["id"] for a in self._attributes.values() if a["name"] == name), None)

@@ -35,7 +35,7 @@ class PulumiError(AssertionError):
 
 
 class PulumiProject:
-    def __init__(self, folder: Path, pulumi: str, stack: str) -> None:
+    def __init__(self, folder: Path, pulumi: str, stack: str, env: dict[str, str] | None = None) -> None:
         self.folder, self.pulumi, self.stack = folder, pulumi, stack
         for name in ("Pulumi.yaml", "__main__.py"):
             shutil.copy(ROOT / name, folder / name)
@@ -53,6 +53,7 @@ class PulumiProject:
             "PULUMI_CONFIG_PASSPHRASE": PASSPHRASE,
             "PULUMI_SKIP_UPDATE_CHECK": "true",
             "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
+            **(env or {}),
         }
 
     @property
