@@ -17,7 +17,7 @@ from components.incidentio.references import (
     ref,
 )
 from components.model import TITLE, Binding, Condition, ConditionGroup, Route, Source, Stack
-from components.routing import PAYLOAD_ROOT, expression_reference
+from components.routing import PAYLOAD_ROOT, expression_binding, expression_reference
 from components.stackfile import bulk_allocation
 
 # Operations whose parameter is a set of values (one binding with an array); any other operation
@@ -99,7 +99,7 @@ def template_bindings(
                     ],
                 }
             )
-            value: dict[str, Any] = {"reference": f'expressions["{reference}"]'}
+            value: dict[str, Any] = {"reference": expression_binding(reference)}
         else:
             value = {"literal": binding.literal}
         attributes.append({"alert_attribute_id": attr_id, "binding": {"value": value}})

@@ -58,7 +58,6 @@ __all__ = ["Imported", "Live", "Target", "prepare", "read_live", "read_target", 
 CONFIG = "config"
 INCIDENTIO, SOURCES, ROUTES = (f"{stackfile.PROJECT}:{k}" for k in ("incidentio", "sources", "routes"))
 _SLACK_ID = re.compile(r"^[CG][A-Z0-9]{6,}$")
-_EXPRESSION_REFERENCE = re.compile(r'^expressions\["(?P<ref>[^"]+)"\]$')
 _SOURCE_KEYS = ("name", "type", "adopt", "delivery", "attributes", "title", "description", "emits")
 
 
@@ -394,17 +393,13 @@ class _Mapper:
                 name = self.attributes.name(str(item["alert_attribute_id"]))
             except Inexpressible:
                 return None
-            match = _EXPRESSION_REFERENCE.match(str(value.get("reference", "")))
-            path = (
-                routing.binding_path(expressions.get(match["ref"], {}))
-                if match and set(value) == {"reference"}
-                else None
-            )
+            reference = routing.bound_expression(value.get("reference")) if set(value) == {"reference"} else None
+            path = routing.binding_path(expressions.get(reference, {})) if reference else None
             if set(value) == {"literal"} and isinstance(value["literal"], str):
                 bindings[name] = {"literal": value["literal"]}
-            elif path is not None and match is not None:
+            elif path is not None and reference is not None:
                 bindings[name] = path
-                used.add(match["ref"])
+                used.add(reference)
             else:
                 return None
         if set(expressions) - used:  # expressions no binding of the language's form uses

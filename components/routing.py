@@ -30,7 +30,9 @@ __all__ = [
     "Outcome",
     "Unknown",
     "binding_path",
+    "bound_expression",
     "evaluate_path",
+    "expression_binding",
     "expression_reference",
     "extract",
     "route_alert",
@@ -217,6 +219,17 @@ def expression_reference(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "attribute"
 
 
+def expression_binding(reference: str) -> str:
+    """How a binding names the expression `reference`: ``expressions["<reference>"]``."""
+    return f'expressions["{reference}"]'
+
+
+def bound_expression(binding_reference: Any) -> str | None:
+    """The expression a binding reference names (the inverse of `expression_binding`), or None."""
+    match = _EXPRESSION_REFERENCE.match(str(binding_reference))
+    return match["ref"] if match else None
+
+
 def binding_path(expression: Mapping[str, Any]) -> str | None:
     """The path of an expression that is one parse of the payload (what the stack language writes)."""
     operations = expression.get("operations") or []
@@ -268,9 +281,9 @@ def extract(source: Mapping[str, Any], payload: Any) -> Extracted:
             return evaluate_path(
                 "$.annotations.description" if source_type == "alertmanager" else "$.description", payload
             )
-        match = _EXPRESSION_REFERENCE.match(str(reference))
-        if match:
-            return expression_value(match["ref"])
+        expression = bound_expression(reference)
+        if expression is not None:
+            return expression_value(expression)
         return Unknown.because(f"{what} is bound to {reference!r}, which cannot be evaluated offline")
 
     attributes: dict[str, Value] = {}

@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from components.incidentio.normalise import canonical_route, canonical_source
+from components.routing import bound_expression
 
 __all__ = ["route_losses", "source_losses"]
 
@@ -48,11 +49,14 @@ def source_losses(live: dict, new: dict, declared: dict | None = None) -> list[s
     for attr_id, binding in sorted(_bindings(live_t).items()):
         if attr_id not in new_bindings and attr_id not in before:
             losses.append(f"the binding of alert attribute {attr_id} ({_describe(binding.get('binding'))})")
-    used = {str(_mapping(_mapping(b.get("binding")).get("value")).get("reference")) for b in new_bindings.values()}
+    used = {
+        bound_expression(_mapping(_mapping(b.get("binding")).get("value")).get("reference"))
+        for b in new_bindings.values()
+    }
     new_expressions = {_mapping(e).get("reference") for e in new_t.get("expressions") or []}
     for expression in live_t.get("expressions") or []:
         reference = _mapping(expression).get("reference")
-        if reference not in new_expressions and f'expressions["{reference}"]' not in used:
+        if reference not in new_expressions and reference not in used:
             losses.append(f"template expression {reference!r} ({expression.get('label', 'no label')})")
     for part in ("title", "description"):
         live_v, new_v = live_t.get(part), new_t.get(part)
