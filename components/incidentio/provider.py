@@ -12,7 +12,9 @@ move them), so this module imports without side effects and the provider objects
   ``adopt``) plus ``applied`` (canonical form of what incident.io answered to the last
   write: the baseline for drift), ``references`` (placeholder -> id used), ``owner``
   (``<project>/<stack>``), ``claimed``; routes add ``version``; sources add ``alert_events_url``
-  ("" for sources that take no HTTP events) and ``secret_token`` (a secret output).
+  ("" for sources that take no HTTP events), ``secret_token`` (a secret output) and ``declared``
+  (the payload the stack last applied, which a refresh leaves alone: whose bindings are the stack's
+  own, see `components.incidentio.preserve`).
 - **check** validates against the vendored official schema; **diff** is local (no API call) and
   compares canonical forms (`normalise`); only a changed ``source_type`` replaces (a source, and
   delete-before-replace, since source names are unique in incident.io). Preview-time unknowns
@@ -398,10 +400,11 @@ class AlertSourceProvider(_Provider):
                 " Adoption takes an object over as it is: check `adopt` (another stack's source?);"
                 " to rename, adopt it under its current name first"
             )
-        if canonical_source(live) != canonical_source(payload):
+        changes = canonical_source(live) != canonical_source(payload)
+        if changes:
             self._keep_live(inputs, source_losses(live, payload))  # before any write, the claim included
         claimed = self._claim(client, id_, inputs)  # before changing anything: refuse another stack's
-        if canonical_source(live) != canonical_source(payload):
+        if changes:
             live = client.update_alert_source(id_, _source_update_body(payload))
         return live, claimed
 
@@ -439,7 +442,7 @@ class AlertRouteProvider(_Provider):
             except Exception:
                 self._undo_create(client, route["id"])
                 raise
-        return CreateResult(route["id"], self._outs(inputs, route, references, claimed, payload))
+        return CreateResult(route["id"], self._outs(inputs, route, references, claimed))
 
     def _adopt(self, client: IncidentIoClient, id_: str, payload: dict, inputs: dict[str, Any]) -> tuple[dict, bool]:
         """Take over an existing route as it is (same name); claim it; then apply the declared payload."""
@@ -473,7 +476,7 @@ class AlertRouteProvider(_Provider):
         payload, references = self._resolve(client, inputs["payload"])
         route = self._put(client, id_, payload, inputs, old.get("applied"))
         claimed = self._claim(client, id_, inputs) if _claim_changed(old, inputs) else bool(old.get("claimed"))
-        return UpdateResult(self._outs(inputs, route, references, claimed, payload))
+        return UpdateResult(self._outs(inputs, route, references, claimed))
 
     def _put(self, client: IncidentIoClient, id_: str, payload: dict, inputs: dict, applied: dict | None) -> dict:
         """GET + PUT version+1; a rejected PUT is re-checked for drift and retried (bounded)."""
@@ -505,12 +508,9 @@ class AlertRouteProvider(_Provider):
         client.delete_alert_route(id_)
 
     @staticmethod
-    def _outs(
-        inputs: dict[str, Any], route: dict, references: dict[str, str], claimed: bool, declared: dict
-    ) -> dict[str, Any]:
+    def _outs(inputs: dict[str, Any], route: dict, references: dict[str, str], claimed: bool) -> dict[str, Any]:
         return {
             **inputs,
-            "declared": declared,
             "version": route["version"],
             "applied": canonical_route(route),
             "references": references,
@@ -522,7 +522,7 @@ class AlertRouteProvider(_Provider):
 # --- resources ---------------------------------------------------------------------------------
 
 _SOURCE_OUTPUTS = ("alert_events_url", "secret_token", "declared", "applied", "references", "owner", "claimed")
-_ROUTE_OUTPUTS = ("version", "declared", "applied", "references", "owner", "claimed")
+_ROUTE_OUTPUTS = ("version", "applied", "references", "owner", "claimed")
 
 
 def _props(
