@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
@@ -31,7 +30,7 @@ from components.delivery import TokenDelivery, TokenDeliveryArgs, alertmanager_r
 from components.errors import AlertingError, StackError
 from components.incidentio.provider import AlertRoute, AlertSource
 from components.incidentio.references import ALERT_SOURCE, SECRET_VERSION, find, substitute
-from components.model import Stack
+from components.model import Stack, route_resource_name
 
 TYPE = "alerting:index:AlertingStack"
 GITOPS = "gitops"
@@ -41,11 +40,6 @@ RENDERED_DIR = Path("rendered")
 ADOPT_ENV = "ALERTING_ADOPT_AWS_SECRETS"
 # The AlertSource outputs a TokenDelivery may read (its compiled secret string names them).
 SOURCE_OUTPUTS = ("secret_token", "alert_events_url")
-
-
-def resource_name(text: str) -> str:
-    """A stable, readable Pulumi resource name for a route name ("Production Alerts" -> production-alerts)."""
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "route"
 
 
 def render_directory(stack: Stack) -> str:
@@ -75,6 +69,7 @@ class AlertingStack(pulumi.ComponentResource):
         # Everything that can refuse the stack is checked before the first resource is registered.
         external_secrets, rolls = self._manifests(compiled["kubernetes"]["manifests"])
         adopt_arns = self._adoptions(compiled["aws"], dict(adopt_aws_secrets or {}))
+        route_keys = self._route_keys(compiled["incident_io"]["alert_routes"])
 
         # A provider only where something uses it: a stack with no `delivery` registers no AWS or
         # Kubernetes resource at all, so it runs where neither plugin is installed.
@@ -111,10 +106,7 @@ class AlertingStack(pulumi.ComponentResource):
                 by_adopted_id[item["adopt"]] = source
 
         self.routes: dict[str, AlertRoute] = {}
-        for item in incident_io["alert_routes"]:
-            key = resource_name(item["name"])
-            if key in self.routes:
-                raise AlertingError(f"two routes map to the same resource name {key!r}; rename one of them")
+        for key, item in zip(route_keys, incident_io["alert_routes"], strict=True):
             payload, referenced = self._route_payload(item["payload"], by_adopted_id)
             self.routes[key] = AlertRoute(
                 key,
@@ -216,6 +208,15 @@ class AlertingStack(pulumi.ComponentResource):
             lambda values: substitute(payload, {(ALERT_SOURCE, k): v for k, v in zip(keys, values, strict=True)})
         )
         return resolved, referenced
+
+    @staticmethod
+    def _route_keys(routes: list[dict[str, Any]]) -> list[str]:
+        """Each route's resource name; `validate` refuses two alike, this only guards the program."""
+        keys = [route_resource_name(item["name"]) for item in routes]
+        if len(set(keys)) < len(keys):
+            twice = sorted({key for key in keys if keys.count(key) > 1})
+            raise AlertingError(f"two routes map to the same resource name {twice[0]!r}; rename one of them")
+        return keys
 
     @staticmethod
     def _adoptions(compiled_aws: dict[str, Any], requested: dict[str, str]) -> dict[str, str]:

@@ -23,15 +23,71 @@ exit code (never a traceback)::
     │                                  or was refused; .missing lists what is left to do
     └── UsageError                     the command names something that does not exist (exit 2)
 
-No message ever contains an API key or an alert source token.
+No message ever contains an API key, an alert source token or a URL's user info: every error
+message and every `Problem` passes through `scrub`, the one scrubber, which removes each secret this
+process was told about (`register_secret`: the client registers its API key and every source token
+it receives) and the credentials of any ``scheme://user:password@`` URL; `install_log_scrubber`
+does the same for every log record.
 """
 
 from __future__ import annotations
 
+import logging
+import re
+import threading
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 Severity = Literal["error", "warning"]
+
+REDACTED = "[redacted]"
+# Shorter strings are not secrets worth a blind replace (and would mangle ordinary words).
+_MIN_SECRET_CHARS = 8
+_URL_USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)[^/\s@]*@")
+_BEARER = re.compile(r"(?P<scheme>\bBearer\s+)[^\s\"',;]+", re.IGNORECASE)
+_secrets: tuple[str, ...] = ()  # longest first, so a secret containing another goes whole
+_secrets_lock = threading.Lock()
+
+
+def register_secret(value: Any) -> None:
+    """Remember `value` (an API key, a token) so that `scrub` removes it from every message."""
+    global _secrets
+    if not isinstance(value, str) or len(value) < _MIN_SECRET_CHARS or value in _secrets:
+        return
+    with _secrets_lock:
+        _secrets = tuple(sorted({*_secrets, value}, key=len, reverse=True))
+
+
+def scrub(text: str) -> str:
+    """`text` without any registered secret, URL user info or bearer token."""
+    if "://" in text:
+        text = _URL_USERINFO.sub(rf"\g<scheme>{REDACTED}@", text)
+    if "earer" in text:
+        text = _BEARER.sub(rf"\g<scheme>{REDACTED}", text)
+    for secret in _secrets:
+        if secret in text:
+            text = text.replace(secret, REDACTED)
+    return text
+
+
+class _ScrubbingRecordFactory:
+    """A log record factory whose records carry their message already scrubbed."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def __call__(self, *args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = self.inner(*args, **kwargs)
+        record.msg, record.args = scrub(record.getMessage()), None
+        return record
+
+
+def install_log_scrubber() -> None:
+    """Scrub every log record of this process (idempotent): called by the CLI, the program and
+    the providers before they talk to anything."""
+    factory = logging.getLogRecordFactory()
+    if not isinstance(factory, _ScrubbingRecordFactory):
+        logging.setLogRecordFactory(_ScrubbingRecordFactory(factory))
 
 
 @dataclass(frozen=True, order=True)
@@ -45,15 +101,25 @@ class Problem:
     message: str
     severity: Severity = "error"
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "message", scrub(self.message))
+
     def __str__(self) -> str:
         prefix = "warning: " if self.severity == "warning" else ""
         return f"{self.file}:{self.line}:{self.column}: {self.path}: {prefix}{self.message}"
 
 
 class AlertingError(Exception):
-    """Base of every deliberate error; carries the CLI exit code."""
+    """Base of every deliberate error; carries the CLI exit code. Its message is scrubbed when
+    it is made and again when it is read (a secret may be registered in between)."""
 
     exit_code = 1
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*(scrub(a) if isinstance(a, str) else a for a in args))
+
+    def __str__(self) -> str:
+        return scrub(super().__str__())
 
 
 class StackError(AlertingError):
@@ -69,6 +135,11 @@ class IncidentIoError(AlertingError):
     """Anything that went wrong talking to incident.io."""
 
     exit_code = 2
+
+    def gave_up(self, attempts: int, seconds: float) -> IncidentIoError:
+        """This error, saying how long the bounded retries tried before it was raised."""
+        self.args = (f"{self} (gave up after {attempts} attempts in {seconds:.1f} s)",)
+        return self
 
 
 class TransportError(IncidentIoError):
@@ -108,7 +179,8 @@ class ApiError(IncidentIoError):
         self.errors = errors or []
         detail = "; ".join(str(e) for e in self.errors) or (error_type or "no detail")
         rid = f" (request_id {request_id})" if request_id else ""
-        super().__init__(f"{method} {path} -> {status}: {detail}{rid}")
+        what = "rate limited by incident.io: " if status == 429 else ""
+        super().__init__(f"{what}{method} {path} -> {status}: {detail}{rid}")
 
 
 class AuthenticationError(ApiError):

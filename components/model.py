@@ -6,11 +6,32 @@ dataclasses, never raw YAML.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
 KNOWN_ENVIRONMENTS = ("development", "staging", "production")
+# Words of a stack name that say which environment it is ("prod-eu" is production's).
+ENVIRONMENT_WORDS = {
+    "development": ("development", "dev"),
+    "staging": ("staging", "stage", "stg"),
+    "production": ("production", "prod", "prd"),
+}
+
+
+def named_environment(stack_name: str) -> str | None:
+    """The environment a stack's name names (one of its -/_/. separated words), if exactly one."""
+    words = set(re.split(r"[-_.]", stack_name.lower()))
+    named = [env for env, aliases in ENVIRONMENT_WORDS.items() if words & set(aliases)]
+    return named[0] if len(named) == 1 else None
+
+
+def route_resource_name(name: str) -> str:
+    """The Pulumi resource name of a route ("Production Alerts" -> production-alerts): stable, so
+    renaming a route in case or punctuation only keeps its resource; `validate` refuses two routes
+    of one stack that share one."""
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "route"
 
 # Source types that receive alerts without an HTTP token (mailbox, dashboard integrations, OAuth
 # apps): a `delivery` block on them has nothing to deliver.

@@ -2,6 +2,15 @@
 
 PyYAML's loaders silently keep the last of two equal keys and forget positions; composing the node
 graph ourselves keeps both problems visible. Nothing here knows what the keys mean.
+
+The result is JSON data only (mappings, lists, text, whole and finite numbers, booleans, null):
+every YAML feature that would make something else is a problem with its line and column, never
+an exception — explicit tags other than the core ``!!str``/``!!int``/``!!float``/``!!bool``/
+``!!null``/``!!map``/``!!seq`` (``!vault x``, ``!!binary``, ``!!set``, ``!!timestamp``), a core tag
+whose text does not read as its type (``!!int abc``), an unquoted date (YAML 1.1 makes
+``2026-01-01`` a timestamp), ``.inf``/``.nan``. Hostile files are bounded before they cost time:
+`MAX_FILE_BYTES`, `MAX_NODES` (counted with aliases expanded, so an alias bomb stops early),
+`MAX_DEPTH` and `MAX_SCALAR_CHARS`.
 """
 
 from __future__ import annotations
@@ -9,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import gc
+import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -26,6 +36,13 @@ except AttributeError:  # pragma: no cover - pure-Python PyYAML build
 
 PathKey = tuple[str | int, ...]
 PROJECT = "alerting"
+
+# Limits that keep a hostile or broken file from costing minutes (the committed stacks are a few
+# KiB; the 10,000-route benchmark stack is 2.7 MB with 330,000 nodes).
+MAX_FILE_BYTES = 8 * 1024 * 1024
+MAX_NODES = 1_000_000  # scalars, mappings, lists and aliases, each alias counted as what it repeats
+MAX_DEPTH = 32  # a stack file nests about 9 deep
+MAX_SCALAR_CHARS = 65_536
 _PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 
 
@@ -110,16 +127,44 @@ def load(path: Path, display: str | None = None) -> Document:
     """Parse `path`; syntax errors and duplicate keys become problems, never exceptions."""
     doc = Document(file=display or str(path))
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        doc.problems.append(Problem(doc.file, 1, 1, "$", f"cannot read file: {exc}"))
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        doc.problems.append(Problem(doc.file, 1, 1, "$", f"cannot read file: {exc.strerror or exc}"))
+        return doc
+    if len(raw) > MAX_FILE_BYTES:
+        doc.problems.append(Problem(doc.file, 1, 1, "$", _too_large()))
+        return doc
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        doc.problems.append(Problem(doc.file, line, column, "$", f"not UTF-8 text: {exc.reason} (byte {exc.start})"))
         return doc
     return parse(text, doc)
 
 
+def _too_large() -> str:
+    return f"file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB; a stack file this large is refused unread"
+
+
+class _Unreadable(Exception):
+    """Internal: a scalar that has no JSON value (the message says why); recorded as a problem."""
+
+
+class _Refused(Exception):
+    """Internal: the file crossed one of the limits; the problem is recorded, building stops."""
+
+
 def parse(text: str, doc: Document) -> Document:
+    if len(text) > MAX_FILE_BYTES:
+        doc.problems.append(Problem(doc.file, 1, 1, "$", _too_large()))
+        return doc
     try:
         doc.data = _Builder(doc).build(_events(text))
+    except _Refused:
+        doc.data = None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
@@ -135,6 +180,12 @@ def parse(text: str, doc: Document) -> Document:
 _CONSTRUCTOR = yaml.constructor.SafeConstructor()
 _IMPLICIT = yaml.resolver.Resolver.yaml_implicit_resolvers
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+_CORE = "tag:yaml.org,2002:"
+# Explicit scalar tags that are understood (and checked: `!!int abc` is refused). "!" is YAML's
+# non-specific tag (`! 12` is the text "12").
+_SCALAR_TAGS = {f"{_CORE}{t}" for t in ("str", "int", "float", "bool", "null")} | {"!", _MERGE_TAG}
+_NULLS = frozenset(("", "~", "null", "Null", "NULL"))
+_COLLECTION_TAGS = {yaml.MappingStartEvent: f"{_CORE}map", yaml.SequenceStartEvent: f"{_CORE}seq"}
 _NO_KEY, _SKIP, _COMPLEX_KEY = object(), object(), object()
 _STRUCTURE = (yaml.StreamStartEvent, yaml.StreamEndEvent, yaml.DocumentEndEvent)
 
@@ -149,10 +200,25 @@ def _plain(value: str) -> Any:
 
 
 def _tagged(tag: str, value: str) -> Any:
+    """Construct a scalar of a known tag; ValueError (with the reason) when its text is not one."""
     if tag == _MERGE_TAG:
         return _MERGE
+    if tag == f"{_CORE}null" and value not in _NULLS:
+        raise ValueError("is not null (~, null or empty)")
     construct = _CONSTRUCTOR.yaml_constructors.get(tag)
-    return construct(_CONSTRUCTOR, yaml.ScalarNode(tag, value)) if construct else value
+    if construct is None:
+        return value
+    try:
+        return construct(_CONSTRUCTOR, yaml.ScalarNode(tag, value))
+    except (ValueError, KeyError, TypeError, ArithmeticError, yaml.YAMLError):
+        raise ValueError(f"does not read as {_TAG_WORDS.get(tag, tag)}") from None
+
+
+_TAG_WORDS = {f"{_CORE}int": "a whole number", f"{_CORE}float": "a number", f"{_CORE}bool": "true or false"}
+
+
+def _tag_name(tag: str) -> str:
+    return f"!!{tag[len(_CORE):]}" if tag.startswith(_CORE) else tag
 
 
 def _events(text: str) -> Iterator[Any]:
@@ -167,6 +233,10 @@ def _events(text: str) -> Iterator[Any]:
         loader.dispose()
 
 
+def _short(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else f"{text[:limit]}…"
+
+
 class _Merge:
     """The `<<` key: reported, never merged (it hides where values come from)."""
 
@@ -175,7 +245,7 @@ _MERGE = _Merge()
 
 
 class _Frame:
-    __slots__ = ("anchor", "container", "is_map", "key", "key_mark", "marks", "path")
+    __slots__ = ("anchor", "container", "is_map", "key", "key_mark", "marks", "path", "start")
 
     def __init__(
         self, container: dict[Any, Any] | list[Any], path: PathKey | None, anchor: str | None, doc: Document
@@ -187,6 +257,7 @@ class _Frame:
         self.key: Any = _NO_KEY
         self.key_mark: Mark = (1, 1)
         self.marks: Any = None
+        self.start = 0  # the builder's node count when this container opened
         if path is not None:
             self.marks = {} if self.is_map else []
             doc.marks[id(container)] = self.marks
@@ -197,6 +268,8 @@ class _Builder:
         self.doc = doc
         self.frames: list[_Frame] = []
         self.anchors: dict[str, Any] = {}
+        self.weights: dict[str, int] = {}  # anchor -> nodes it stands for (its aliases expanded)
+        self.nodes = 0
         self.root: Any = {}
 
     def build(self, events: Any) -> Any:
@@ -207,14 +280,27 @@ class _Builder:
                 frame = self.frames.pop()
                 if frame.anchor:
                     self.anchors[frame.anchor] = frame.container
+                    self.weights[frame.anchor] = self.nodes - frame.start
             elif kind is yaml.DocumentStartEvent:
                 documents += 1
                 if documents > 1:
                     self._problem(event, (), "a stack file holds one YAML document; remove the second `---`")
                     break
             elif kind not in _STRUCTURE:
+                self._count(event, self.weights.get(event.anchor, 1) if kind is yaml.AliasEvent else 1)
                 self._node(event, kind)
         return self.root
+
+    def _count(self, event: Any, nodes: int) -> None:
+        self.nodes += nodes
+        if self.nodes > MAX_NODES:
+            self._problem(
+                event,
+                (),
+                f"more than {MAX_NODES:,} values (aliases counted as what they repeat); refused"
+                " (a stack file this large is a mistake or an alias bomb)",
+            )
+            raise _Refused
 
     def _problem(self, event: Any, path: PathKey, message: str) -> None:
         mark = event.start_mark
@@ -245,13 +331,34 @@ class _Builder:
         if kind is yaml.MappingStartEvent or kind is yaml.SequenceStartEvent:
             container: dict[Any, Any] | list[Any] = {} if kind is yaml.MappingStartEvent else []
             child_path = None if path is None else self._child_path(parent, path)
+            self._collection_tag(event, kind, child_path)
             self._place(parent, container)
-            frames.append(_Frame(container, child_path, event.anchor, self.doc))
+            self._push(_Frame(container, child_path, event.anchor, self.doc), event)
             return
-        value = self._scalar(event, kind, path or ())
+        try:
+            value = self._scalar(event, kind)
+        except _Unreadable as exc:
+            if path is not None:
+                self._problem(event, self._child_path(parent, path), str(exc))
+            value = None
         if kind is yaml.ScalarEvent and event.anchor:
             self.anchors[event.anchor] = value
         self._place(parent, value)
+
+    def _push(self, frame: _Frame, event: Any) -> None:
+        if len(self.frames) >= MAX_DEPTH:
+            self._problem(event, frame.path or (), f"nested deeper than {MAX_DEPTH} levels; refused")
+            raise _Refused
+        frame.start = self.nodes
+        self.frames.append(frame)
+
+    def _collection_tag(self, event: Any, kind: type, path: PathKey | None) -> None:
+        tag = event.tag
+        if tag is not None and tag != "!" and tag != _COLLECTION_TAGS[kind] and path is not None:
+            what = "mapping" if kind is yaml.MappingStartEvent else "list"
+            self._problem(
+                event, path, f"YAML tag {_tag_name(tag)} is not supported here (a stack file holds a plain {what})"
+            )
 
     @staticmethod
     def _child_path(parent: _Frame | None, path: PathKey) -> PathKey:
@@ -259,15 +366,38 @@ class _Builder:
             return path
         return (*path, parent.key) if parent.is_map else (*path, len(parent.container))
 
-    def _scalar(self, event: Any, kind: type, path: PathKey) -> Any:
+    def _scalar(self, event: Any, kind: type) -> Any:
+        """The value of a scalar or alias event; `_Unreadable` (the reason) when it has none."""
         if kind is yaml.AliasEvent:
             if event.anchor not in self.anchors:
-                self._problem(event, path, f"unknown alias *{event.anchor}")
-            return self.anchors.get(event.anchor)
-        tag = event.tag
-        if tag is None or tag == "!":
-            return _plain(event.value) if event.implicit[0] else event.value
-        return _tagged(event.tag, event.value)
+                raise _Unreadable(f"unknown alias *{event.anchor}")
+            return self.anchors[event.anchor]
+        text, tag = event.value, event.tag
+        if len(text) > MAX_SCALAR_CHARS:
+            raise _Unreadable(f"a value longer than {MAX_SCALAR_CHARS:,} characters; refused")
+        if tag == "!":  # YAML's non-specific tag: the text as it is
+            return text
+        if tag is not None and tag not in _SCALAR_TAGS:
+            raise _Unreadable(
+                f"YAML tag {_tag_name(tag)} is not supported (only plain values; quote the text"
+                " if the tag is meant literally)"
+            )
+        try:
+            value = (_plain(text) if event.implicit[0] else text) if tag is None else _tagged(tag, text)
+        except ValueError as exc:
+            shown = f"{_tag_name(tag)} {text}" if tag else text
+            raise _Unreadable(f"{_short(shown)!r} {exc}") from None
+        kind_of = type(value)
+        if kind_of is str or kind_of is int or kind_of is bool or value is None or value is _MERGE:
+            return value
+        if kind_of is float:
+            if math.isfinite(value):
+                return value
+            raise _Unreadable(f"{_short(text)!r} is not a finite number (.inf and .nan are refused)")
+        # YAML 1.1 reads unquoted dates and times as timestamps; a stack file never means one.
+        raise _Unreadable(
+            f"{_short(text)!r} reads as a YAML {kind_of.__name__}; quote it (\"{_short(text)}\") to mean text"
+        )
 
     def _key(self, parent: _Frame, event: Any, kind: type, mark: Mark) -> None:
         path = parent.path
@@ -275,9 +405,15 @@ class _Builder:
             if path is not None:
                 self._problem(event, path, "mapping keys must be plain text")
             parent.key = _COMPLEX_KEY
-            self.frames.append(_Frame({} if kind is yaml.MappingStartEvent else [], None, None, self.doc))
+            self._push(_Frame({} if kind is yaml.MappingStartEvent else [], None, None, self.doc), event)
             return
-        key = self._scalar(event, kind, path or ())
+        try:
+            key = self._scalar(event, kind)
+        except _Unreadable as exc:
+            if path is not None:
+                self._problem(event, path, f"key {exc}")
+            parent.key = _SKIP
+            return
         if key is _MERGE:
             if path is not None:
                 self._problem(event, path, "YAML merge keys (<<) are not supported")

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+import unicodedata
+from collections.abc import Callable, Hashable, Iterator, Mapping
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -45,9 +46,45 @@ def _schema() -> dict[str, Any]:
     return json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
 
 
+def ecma_pattern(pattern: str) -> str:
+    """`pattern` with JSON Schema's (ECMA-262) meaning of ``$`` under Python's `re`.
+
+    In ECMA-262 ``$`` is the end of the text; in Python it also matches before a final newline,
+    so ``"111111111111\\n"`` would pass ``^[0-9]{12}$``. Every ``$`` outside a character class
+    becomes ``\\Z``.
+    """
+    out, in_class, escaped = [], False, False
+    for char in pattern:
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char == "[":
+            in_class = True
+        elif char == "]":
+            in_class = False
+        elif char == "$" and not in_class:
+            out.append(r"\Z")
+            continue
+        out.append(char)
+    return "".join(out)
+
+
+@cache
+def _compiled(pattern: str) -> re.Pattern[str]:
+    return re.compile(ecma_pattern(pattern))
+
+
+def _ecma_pattern_keyword(validator: Any, pattern: str, instance: Any, schema: dict[str, Any]) -> Iterator[Any]:
+    if validator.is_type(instance, "string") and not _compiled(pattern).search(instance):
+        yield jsonschema.ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
 @cache
 def _validator() -> jsonschema.protocols.Validator:
-    return jsonschema.Draft202012Validator(_schema())
+    # The detailed walk must agree with the fast (Rust, ECMA-262 regex) validator on every pattern.
+    cls = jsonschema.validators.extend(jsonschema.Draft202012Validator, {"pattern": _ecma_pattern_keyword})
+    return cls(_schema())
 
 
 @cache
@@ -66,6 +103,13 @@ _TYPE_WORDS = {
 }
 
 
+def _describe_kind(value: Any) -> str:
+    """`_describe` without the value itself."""
+    if isinstance(value, str):
+        return "a plain string"
+    return _describe(value) if isinstance(value, (dict, list)) or value is None else f"a {type(value).__name__}"
+
+
 def _describe(value: Any) -> str:
     if isinstance(value, bool):
         return f"boolean {str(value).lower()}"
@@ -75,6 +119,8 @@ def _describe(value: Any) -> str:
         return "a list"
     if value is None:
         return "nothing"
+    if isinstance(value, str) and len(value) > 80:
+        return f"str {value[:80]!r}… ({len(value):,} characters)"
     return f"{type(value).__name__} {value!r}"
 
 
@@ -83,8 +129,14 @@ def structure_problems(doc: Document) -> Iterator[Problem]:
     # position-aware walk of the Python one.
     if _fast_validator().is_valid(doc.data):
         return
+    found = False
     for error in _validator().iter_errors(doc.data):
+        found = True
         yield from _schema_problem(doc, error)
+    if not found:  # the two validators disagree: never let that pass as valid
+        detail = next(iter(_fast_validator().iter_errors(doc.data)), None)
+        where = tuple(detail.instance_path) if detail is not None else ()
+        yield doc.problem(where, "does not match the stack file schema")
 
 
 def _type_mismatch(error: jsonschema.ValidationError, depth: int) -> bool:
@@ -96,10 +148,21 @@ def _type_mismatch(error: jsonschema.ValidationError, depth: int) -> bool:
     return error.validator in ("anyOf", "oneOf") and all(_type_mismatch(e, depth) for e in error.context or ())
 
 
+@cache
+def _secret_keys() -> frozenset[str]:
+    """Config keys whose values are credentials (``x-secret``): never echoed in a message."""
+    properties = _schema()["properties"]["config"]["properties"]
+    return frozenset(key for key, spec in properties.items() if spec.get("x-secret"))
+
+
 def _schema_problem(doc: Document, error: jsonschema.ValidationError) -> Iterator[Problem]:
     path: PathKey = tuple(error.absolute_path)
     schema, instance, kind = error.schema, error.instance, error.validator
     custom = schema.get("x-message") if isinstance(schema, dict) else None
+    if len(path) >= 2 and path[0] == CFG and path[1] in _secret_keys():
+        # A secret written in plain text: say what is wrong, never what it is.
+        yield doc.problem(path[:2], f"{custom or 'has the wrong shape'} (got {_describe_kind(instance)}, not shown)")
+        return
     if "propertyNames" in error.relative_schema_path:  # the key itself is wrong, not its value
         yield doc.problem((*path, instance), f"{custom or 'invalid key'} (got {instance!r})", key=True)
     elif kind in ("anyOf", "oneOf"):
@@ -136,6 +199,8 @@ def _schema_problem(doc: Document, error: jsonschema.ValidationError) -> Iterato
         yield doc.problem(path, f"must be one of {options}, got {instance!r}{hint}")
     elif kind in ("minLength", "minItems", "minProperties"):
         yield doc.problem(path, "must not be empty")
+    elif kind == "maxLength":
+        yield doc.problem(path, f"must be at most {error.validator_value} characters (got {len(instance):,})")
     else:  # pragma: no cover - every keyword the schema uses is handled above
         yield doc.problem(path, error.message)
 
@@ -179,10 +244,22 @@ def _source_problems(
     doc: Document, sources: dict[str, Any], known_types: frozenset[str], *, has_kubernetes: bool
 ) -> Iterator[Problem]:
     secrets: dict[tuple[str, str], str] = {}
+    names: dict[str, str] = {}
     for key, source in sources.items():
         if not isinstance(source, dict):
             continue
         at = (*project_key("sources"), key)
+        name = source.get("name")
+        if isinstance(name, str):
+            yield from _name_problems(doc, (*at, "name"), name)
+            folded = _folded(name)
+            if folded in names:
+                yield doc.problem(
+                    (*at, "name"),
+                    f"source name {name!r} is the name of source {names[folded]!r} (ignoring case and spacing);"
+                    " incident.io shows them alike",
+                )
+            names.setdefault(folded, key)
         source_type = source.get("type")
         if isinstance(source_type, str) and source_type not in known_types:
             yield doc.problem(
@@ -225,16 +302,29 @@ def _route_problems(
     paging: Any,
 ) -> Iterator[Problem]:
     seen: dict[str, int] = {}
+    resources: dict[str, int] = {}
     for index, route in enumerate(routes):
         if not isinstance(route, dict):
             continue
         at = (*project_key("routes"), index)
         name = route.get("name")
         if isinstance(name, str):
+            yield from _name_problems(doc, (*at, "name"), name)
+            resource = model.route_resource_name(name)
             if name in seen:
                 first_line = doc.where((*project_key("routes"), seen[name], "name"))[0]
                 yield doc.problem((*at, "name"), f"duplicate route name {name!r} (first on line {first_line})")
+            elif resource in resources:
+                first = resources[resource]
+                first_line = doc.where((*project_key("routes"), first, "name"))[0]
+                yield doc.problem(
+                    (*at, "name"),
+                    f"route names {routes[first]['name']!r} (line {first_line}) and {name!r} both become the"
+                    f" Pulumi resource name {resource!r} (only letters and digits count, in any case);"
+                    " make them differ in letters or digits",
+                )
             seen.setdefault(name, index)
+            resources.setdefault(resource, index)
         route_sources = route.get("sources")
         if route_sources == {}:
             yield doc.problem((*at, "sources"), "a route needs at least one source")
@@ -255,6 +345,27 @@ def _route_problems(
                 "this stack never pages (policy.paging: false); remove escalate",
                 key=True,
             )
+
+
+# Characters a reviewer cannot see: control, format (zero-width, bidi), line/paragraph separators,
+# private-use and unassigned code points.
+_INVISIBLE = frozenset(("Cc", "Cf", "Zl", "Zp", "Co", "Cn"))
+
+
+def _name_problems(doc: Document, path: PathKey, name: str) -> Iterator[Problem]:
+    """A name shown in incident.io must read as what it is: nothing hidden, no edge spaces."""
+    for position, char in enumerate(name, 1):
+        if unicodedata.category(char) in _INVISIBLE:
+            label = unicodedata.name(char, "a control character")
+            code = f"U+{ord(char):04X}"
+            yield doc.problem(path, f"contains an invisible character {code} ({label}) at position {position}")
+            return
+    if name != name.strip():
+        yield doc.problem(path, "starts or ends with whitespace")
+
+
+def _folded(name: str) -> str:
+    return " ".join(unicodedata.normalize("NFKC", name).casefold().split())
 
 
 # Paths of an Alertmanager *group* webhook: incident.io evaluates bindings on each alert of it.
@@ -332,24 +443,113 @@ def _adoptions(doc: Document) -> Iterator[tuple[str, PathKey, str]]:
             yield adopt, (*project_key("routes"), index, "adopt"), f"route {_mapping(route).get('name')!r}"
 
 
-def adoption_problems(docs: list[Document]) -> Iterator[Problem]:
-    """An incident.io object adopted twice, in one stack or across stacks, would be fought over."""
-    claims: dict[str, list[tuple[Document, PathKey, str]]] = {}
-    for doc in docs:
-        for adopt, path, owner in _adoptions(doc):
-            claims.setdefault(adopt, []).append((doc, path, owner))
-    for adopt, parties in claims.items():
-        for doc, path, _ in parties:  # every party hears about every other one
+Claim = tuple[Document, PathKey, str]  # the claiming file, where it claims, who claims (readable)
+
+
+def _conflicts(
+    claims: Mapping[Hashable, list[Claim]],
+    message: Callable[[Hashable, str, str], str],
+    clash: Callable[[Document, Document], bool] = lambda a, b: True,
+) -> Iterator[Problem]:
+    """Every party of a claim hears about every other party it clashes with:
+    `message(claimed, other owner, where the other is)`."""
+    for claimed, parties in claims.items():
+        for doc, path, _ in parties:
             for other, other_path, other_owner in parties:
-                if (other, other_path) == (doc, path):
+                if (other, other_path) == (doc, path) or not clash(doc, other):
                     continue
                 line = other.where(other_path)[0]
                 where = f"line {line}" if other is doc else f"{other.file}:{line}"
-                yield doc.problem(
-                    path,
-                    f"id {adopt} is also adopted by {other_owner} ({where});"
-                    " an incident.io object belongs to one place",
-                )
+                yield doc.problem(path, message(claimed, other_owner, where))
+
+
+def adoption_problems(docs: list[Document]) -> Iterator[Problem]:
+    """An incident.io object adopted twice, in one stack or across stacks, would be fought over."""
+    claims: dict[Hashable, list[Claim]] = {}
+    for doc in docs:
+        for adopt, path, owner in _adoptions(doc):
+            claims.setdefault(adopt, []).append((doc, path, owner))
+    yield from _conflicts(
+        claims,
+        lambda adopt, owner, where: (
+            f"id {adopt} is also adopted by {owner} ({where}); an incident.io object belongs to one place"
+        ),
+    )
+
+
+def _config(doc: Document) -> dict[str, Any]:
+    return _mapping(_mapping(doc.data).get(CFG))
+
+
+def _setting(doc: Document, name: str) -> Any:
+    return _config(doc).get(f"{stackfile.PROJECT}:{name}")
+
+
+def guard_problems(docs: Mapping[str, Document]) -> Iterator[Problem]:
+    """What keeps a stack from reaching another environment (`docs`: stack name -> document).
+
+    A stack named for an environment ("staging", "prod-eu") declares that environment, unless its
+    `guards.allowEnvironmentMismatch` says the difference is deliberate. Stacks of different
+    environments never share an AWS account or a kube context; no two stacks share an AWS secret
+    (account, region, name) or a Kubernetes Secret (context, namespace, name).
+    """
+    environments: dict[int, Any] = {}
+    accounts: dict[Hashable, list[Claim]] = {}
+    contexts: dict[Hashable, list[Claim]] = {}
+    aws_secrets: dict[Hashable, list[Claim]] = {}
+    kube_secrets: dict[Hashable, list[Claim]] = {}
+    for name, doc in docs.items():
+        environment = _setting(doc, "environment")
+        environments[id(doc)] = environment
+        guards = _mapping(_setting(doc, "guards"))
+        named = model.named_environment(name)
+        deliberate = guards.get("allowEnvironmentMismatch") is True
+        if named and environment in model.KNOWN_ENVIRONMENTS and environment != named and not deliberate:
+            yield doc.problem(
+                project_key("environment"),
+                f"stack {name!r} is named for {named} but declares environment {environment!r}; correct one of"
+                " them, or set guards.allowEnvironmentMismatch: true if the difference is deliberate",
+            )
+        owner = f"stack {name!r} (environment {environment})"
+        account, context = guards.get("awsAccountId"), guards.get("kubeContext")
+        if isinstance(account, str):
+            accounts.setdefault(account, []).append((doc, (*project_key("guards"), "awsAccountId"), owner))
+        if isinstance(context, str):
+            contexts.setdefault(context, []).append((doc, (*project_key("guards"), "kubeContext"), owner))
+        region = _config(doc).get("aws:region")
+        namespace = _mapping(_setting(doc, "kubernetes")).get("namespace", model.Kubernetes().namespace)
+        for key, source in _mapping(_setting(doc, "sources")).items():
+            delivery = _mapping(_mapping(source).get("delivery"))
+            at = (*project_key("sources"), key, "delivery")
+            if isinstance(delivery.get("awsSecret"), str):
+                secret = (account, region, delivery["awsSecret"])
+                aws_secrets.setdefault(secret, []).append((doc, (*at, "awsSecret"), f"stack {name!r}"))
+            if isinstance(delivery.get("kubernetesSecret"), str):
+                secret = (context, namespace, delivery["kubernetesSecret"])
+                kube_secrets.setdefault(secret, []).append((doc, (*at, "kubernetesSecret"), f"stack {name!r}"))
+
+    def across_environments(a: Document, b: Document) -> bool:
+        return environments[id(a)] != environments[id(b)]
+
+    def between_stacks(a: Document, b: Document) -> bool:
+        return a is not b
+
+    def shared(what: Callable[[Any], str], rule: str) -> Callable[[Hashable, str, str], str]:
+        return lambda claimed, owner, where: f"{what(claimed)} is also used by {owner} ({where}); {rule}"
+
+    yield from _conflicts(
+        accounts, shared(lambda a: f"AWS account {a}", "environments never share an account"), across_environments
+    )
+    yield from _conflicts(
+        contexts, shared(lambda c: f"kube context {c!r}", "environments never share a cluster"), across_environments
+    )
+    overwrite = "two stacks would overwrite each other's token"
+    yield from _conflicts(
+        aws_secrets, shared(lambda s: f"AWS secret {s[2]!r} in account {s[0]} ({s[1]})", overwrite), between_stacks
+    )
+    yield from _conflicts(
+        kube_secrets, shared(lambda s: f"Kubernetes Secret {s[1]}/{s[2]} on {s[0]!r}", overwrite), between_stacks
+    )
 
 
 # -- model ----------------------------------------------------------------------------------------
@@ -498,7 +698,9 @@ def _check(paths: list[Path]) -> tuple[dict[Path, model.Stack], list[Problem]]:
             problems += structure_problems(doc)
             problems += semantic_problems(doc, types)
         problems += doc.problems
-    problems += adoption_problems([d for d in docs.values() if d.data is not None])
+    parsed = {path: doc for path, doc in docs.items() if doc.data is not None}
+    problems += adoption_problems(list(parsed.values()))
+    problems += guard_problems({stack_name(path): doc for path, doc in parsed.items()})
     failed = {p.file for p in problems if p.severity == "error"}
     stacks = {path: build_model(doc, stack_name(path), path) for path, doc in docs.items() if doc.file not in failed}
     from components.coverage import coverage_problems  # it compiles and simulates: a later stage

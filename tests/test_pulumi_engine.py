@@ -46,7 +46,7 @@ def stack_text(*, adopt: str | None = None, extra_routes: int = 0) -> str:
                 "slack": ["#alerts"],
             },
             *(
-                {"name": f"Extra route {i:04d} " + "with a long name " * 25, "sources": {"alertmanager": {}}}
+                {"name": f"Extra route {i:04d}" + " with a long name" * 13, "sources": {"alertmanager": {}}}
                 for i in range(extra_routes)
             ),
         ],
@@ -182,8 +182,8 @@ def test_a_stack_whose_config_outgrows_one_environment_string_still_runs(
 ) -> None:
     """Linux refuses an environment string over 128 KiB ("argument list too long"), and the stack
     config reaches the program as one (PULUMI_CONFIG): the language host passes it by file."""
-    text = stack_text(extra_routes=320)
+    text = stack_text(extra_routes=480)
     assert len(json.dumps(yaml.safe_load(text)["config"])) > 128 * 1024
     project.init(text, api_key=API_KEY, api_url=emulator.base_url)
     preview = project.run("preview")
-    assert "+ 324 to create" in preview.stdout, preview.stdout[-2000:]
+    assert "+ 484 to create" in preview.stdout, preview.stdout[-2000:]

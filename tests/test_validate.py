@@ -127,3 +127,24 @@ def test_duplicate_keys_are_rejected_not_silently_overwritten(tmp_path: Path) ->
     _, problems = validate.check([path])
     assert len(problems) == 1
     assert "duplicate key 'paging' (first defined on line" in problems[0].message
+
+
+GUARD_CASES = sorted(p for p in (DATA / "guards").iterdir() if p.is_dir())
+
+
+@pytest.mark.parametrize("case", GUARD_CASES, ids=lambda p: p.name)
+def test_guard_case_reports_exactly_what_each_stack_states(case: Path) -> None:
+    """Stacks of one folder are checked together: each file states what it must hear (or nothing)."""
+    files = validate.stack_files(case)
+    assert len(files) >= 1
+    stacks, problems = validate.check(files)
+    for path in files:
+        mine = [p for p in problems if p.file == str(path.relative_to(ROOT))]
+        assert shown(mine) == expected(path), path.name
+        assert (path in stacks) == (not expected(path))
+
+
+def test_guard_cases_cover_refusals_and_allowed_sharing() -> None:
+    stated = {case.name: any(expected(p) for p in validate.stack_files(case)) for case in GUARD_CASES}
+    assert stated["deliberate-mismatch"] is False and stated["regions-of-one-environment"] is False
+    assert sum(stated.values()) >= 5

@@ -8,9 +8,11 @@
   may have been applied: dropped connection, timeout, 5xx) the object is looked up by its unique
   name and returned if it exists. An ambiguous PUT of a route is checked the same way, because a
   replayed PUT would carry a version that is no longer current+1.
-- Error envelopes become the typed errors of `components.errors`. The API key lives only in the
-  httpx client's headers (httpx masks ``Authorization`` in reprs) and is scrubbed from any text
-  the server echoes back.
+- Error envelopes become the typed errors of `components.errors`. The API key lives in the
+  httpx client's headers (httpx masks ``Authorization`` in reprs); it and every ``secret_token``
+  an answer carries are registered with `components.errors.scrub`, which every message passes.
+- 429s back off at least as long as 5xx do, whatever ``Retry-After`` says (``0`` or a past date
+  would otherwise spend every attempt at once).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from typing import Any
 import httpx
 
 from components.errors import (
+    REDACTED,
     ApiError,
     AuthenticationError,
     FieldError,
@@ -38,6 +41,8 @@ from components.errors import (
     RejectedError,
     ServerError,
     TransportError,
+    register_secret,
+    scrub,
 )
 from components.incidentio.normalise import canonical_route, canonical_source
 
@@ -94,6 +99,7 @@ class IncidentIoClient:
         key = api_key if api_key is not None else os.environ.get("INCIDENT_IO_TOKEN", "")
         if not key:
             raise IncidentIoError("no incident.io API key: set INCIDENT_IO_TOKEN or alerting:incidentioApiKey")
+        register_secret(key)
         self.base_url = (base_url or os.environ.get("INCIDENT_IO_API_URL") or DEFAULT_BASE_URL).rstrip("/")
         self.retry = retry or RetryPolicy()
         self.request_count = 0
@@ -109,7 +115,7 @@ class IncidentIoClient:
         )
 
     def __repr__(self) -> str:
-        return f"IncidentIoClient(base_url={self.base_url!r})"
+        return f"IncidentIoClient(base_url={scrub(self.base_url)!r})"
 
     def __enter__(self) -> IncidentIoClient:
         return self
@@ -257,13 +263,13 @@ class IncidentIoClient:
                     if found is not None:
                         log.info("%s %s took effect before the failure; not resending", method, path)
                         return found
-                delay = failure.delay
-                if delay is None:
-                    delay = policy.backoff(attempt, self._rng)
+                # The server's Retry-After is honoured but never below our own backoff: "0" or
+                # a date in the past must not spend every attempt in the same second.
+                delay = max(failure.delay or 0.0, policy.backoff(attempt, self._rng))
                 # With an injected sleep, wall time stays ~0: count what was slept as well.
                 used = max(time.monotonic() - started, slept)
                 if attempt >= policy.max_attempts or used + delay > policy.max_total_seconds:
-                    raise failure.error from None
+                    raise failure.error.gave_up(attempt, used) from None
                 log.warning("%s; retry %d/%d in %.1fs", failure.error, attempt, policy.max_attempts - 1, delay)
                 self._sleep(delay)
                 slept += delay
@@ -276,8 +282,8 @@ class IncidentIoClient:
             self.request_count += 1
         try:
             response = self._http.request(method, path, params=params, json=json)
-        except (httpx.UnsupportedProtocol, httpx.LocalProtocolError) as exc:
-            raise TransportError(f"{method} {path}: {self._scrub(str(exc))}") from None
+        except (httpx.UnsupportedProtocol, httpx.LocalProtocolError, httpx.InvalidURL) as exc:
+            raise TransportError(f"{method} {path}: {exc}") from None
         except httpx.TransportError as exc:
             error = TransportError(f"{method} {path}: no response from {self.base_url} ({type(exc).__name__})")
             # A connect failure means nothing was sent; anything later may have been applied.
@@ -294,6 +300,8 @@ class IncidentIoClient:
                 raise TransportError(f"{method} {path} -> {status}: body is not JSON") from None
             if not isinstance(decoded, dict):
                 raise TransportError(f"{method} {path} -> {status}: body is not a JSON object")
+            if path.startswith("/v2/alert_sources"):
+                _register_tokens(decoded)
             return decoded
 
         envelope = _decode_envelope(response)
@@ -312,9 +320,9 @@ class IncidentIoClient:
             source = item.get("source") if isinstance(item.get("source"), dict) else {}
             errors.append(
                 FieldError(
-                    message=self._scrub(str(item.get("message") or item.get("code") or "")),
-                    field=self._scrub(str(source["field"])) if source.get("field") else None,
-                    code=self._scrub(str(item["code"])) if item.get("code") else None,
+                    message=scrub(str(item.get("message") or item.get("code") or "")),
+                    field=scrub(str(source["field"])) if source.get("field") else None,
+                    code=scrub(str(item["code"])) if item.get("code") else None,
                 )
             )
         cls: type[ApiError] = {
@@ -328,15 +336,18 @@ class IncidentIoClient:
             method=method,
             path=path,
             status=status,
-            error_type=self._scrub(error_type) if isinstance(error_type, str) else None,
-            request_id=request_id if isinstance(request_id, str) else None,
+            error_type=scrub(error_type) if isinstance(error_type, str) else None,
+            request_id=scrub(request_id) if isinstance(request_id, str) else None,
             errors=errors,
         )
 
-    def _scrub(self, text: str) -> str:
-        """`text` minus the API key (kept only in the httpx headers, not in a second attribute)."""
-        key = self._http.headers["Authorization"].removeprefix("Bearer ")
-        return text.replace(key, "[redacted]")
+
+def _register_tokens(body: dict) -> None:
+    """Every alert source token in an answer becomes a secret the scrubber removes."""
+    sources = body.get("alert_sources")
+    for source in [body.get("alert_source"), *(sources if isinstance(sources, list) else [])]:
+        if isinstance(source, dict) and source.get("secret_token") != REDACTED:
+            register_secret(source.get("secret_token"))
 
 
 def _decode_envelope(response: httpx.Response) -> dict:
