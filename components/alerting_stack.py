@@ -27,7 +27,7 @@ import pulumi_kubernetes as kubernetes
 from components import validate
 from components.compile import compile_stack
 from components.delivery import TokenDelivery, TokenDeliveryArgs, alertmanager_roll_patch, check_adopt_arn
-from components.errors import AlertingError, StackError
+from components.errors import AlertingError, StackError, install_log_scrubber
 from components.incidentio.provider import AlertRoute, AlertSource
 from components.incidentio.references import ALERT_SOURCE, SECRET_VERSION, find, substitute
 from components.model import Stack, route_resource_name
@@ -265,6 +265,7 @@ def program_errors() -> Iterator[None]:
     A stack file's problems are logged one per line as ``file:line:col: $.path: message``; then the
     program stops with a one-line `pulumi.RunError`, before any resource is registered.
     """
+    install_log_scrubber()
     try:
         yield
     except StackError as exc:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 from collections.abc import Callable
 from enum import StrEnum
@@ -17,7 +18,7 @@ from rich.console import Console
 
 from components import validate
 from components.compile import compile_stack
-from components.errors import AlertingError, StackError, UsageError
+from components.errors import AlertingError, StackError, UsageError, install_log_scrubber, scrub
 from components.model import Stack
 from components.plan import print_plan
 from components.stackedit import terminal_confirmation, write_atomic
@@ -38,11 +39,20 @@ StacksDir = Annotated[Path, typer.Option("--stacks-dir", help="Folder holding Pu
 StackArg = Annotated[str, typer.Argument(help="Stack name (e.g. staging) or path to its stack file.")]
 
 
+# Exit code of an error this project did not anticipate (BSD's EX_SOFTWARE).
+INTERNAL_ERROR = 70
+DEBUG_ENV = "ALERTING_DEBUG"
+
+
 def edge(command: F) -> F:
-    """Turn this project's errors into a message on stderr and an exit code, never a traceback."""
+    """Turn this project's errors into a message on stderr and an exit code, never a traceback.
+
+    Anything else is a bug: one scrubbed line naming it, exit 70, and the traceback only when
+    ALERTING_DEBUG=1 asks for it."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        install_log_scrubber()
         try:
             return command(*args, **kwargs)
         except StackError as exc:
@@ -57,6 +67,17 @@ def edge(command: F) -> F:
         except KeyboardInterrupt:
             stderr.print("interrupted", markup=False)
             raise typer.Exit(130) from None
+        except (typer.Exit, typer.Abort, typer.TyperException):
+            raise
+        except Exception as exc:
+            if os.environ.get(DEBUG_ENV) == "1":
+                raise
+            stderr.print(
+                f"internal error: {type(exc).__name__}: {scrub(str(exc))} — a bug in this tool, not in your stack;"
+                f" rerun with {DEBUG_ENV}=1 for the traceback",
+                markup=False,
+            )
+            raise typer.Exit(INTERNAL_ERROR) from None
 
     return wrapper  # type: ignore[return-value]
 

@@ -101,6 +101,15 @@ class IncidentIoClient:
             raise IncidentIoError("no incident.io API key: set INCIDENT_IO_TOKEN or alerting:incidentioApiKey")
         register_secret(key)
         self.base_url = (base_url or os.environ.get("INCIDENT_IO_API_URL") or DEFAULT_BASE_URL).rstrip("/")
+        try:
+            userinfo = httpx.URL(self.base_url).userinfo
+        except (httpx.InvalidURL, TypeError, ValueError) as exc:
+            raise IncidentIoError(f"the incident.io API URL {self.base_url!r} is not a URL: {exc}") from None
+        if userinfo:  # httpx would send it as Basic auth in place of the API key
+            raise IncidentIoError(
+                f"the incident.io API URL {self.base_url!r} carries credentials: remove them; the API key goes in"
+                " INCIDENT_IO_TOKEN or alerting:incidentioApiKey"
+            )
         self.retry = retry or RetryPolicy()
         self.request_count = 0
         self._sleep = sleep

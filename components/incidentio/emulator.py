@@ -72,7 +72,7 @@ _OPERATION_LABELS = {
 }
 _SCHEMA_MESSAGE = re.compile(r"^\$\.?(?P<field>[^:]*): (?P<message>.*)$", re.S)
 
-FaultKind = Literal["rate_limit", "server_error", "latency", "commit_then_drop", "drop"]
+FaultKind = Literal["rate_limit", "server_error", "latency", "commit_then_drop", "drop", "echo_secrets"]
 
 
 @dataclass(frozen=True)
@@ -129,6 +129,14 @@ class Fault:
     def drop(cls, times: int = 1, *, method: str | None = None, path_prefix: str | None = None) -> Fault:
         """Close the socket without applying or answering the request."""
         return cls("drop", times, method, path_prefix)
+
+    @classmethod
+    def echo_secrets(
+        cls, times: int = 1, *, status: int = 400, method: str | None = None, path_prefix: str | None = None
+    ) -> Fault:
+        """An error envelope that repeats the caller's API key and every source token in each of
+        its fields (type, request_id, message, code, field): a hostile server, for secret canaries."""
+        return cls("echo_secrets", times, method, path_prefix, status)
 
     def matches(self, method: str, path: str) -> bool:
         return (self.method is None or self.method.upper() == method) and (
@@ -415,6 +423,8 @@ class Emulator:
             reply = self._too_many_requests(fault.seconds).reply()
         elif fault and fault.kind == "server_error":
             reply = _HttpError(fault.status, "internal_server_error", "injected fault").reply()
+        elif fault and fault.kind == "echo_secrets":
+            reply = self._echo_secrets(fault.status, handler.headers)
         else:
             reply = self._dispatch(method, path, query, handler.headers, raw)
         if fault and fault.kind == "commit_then_drop":
@@ -422,6 +432,15 @@ class Emulator:
             return
         with contextlib.suppress(OSError):  # the client gave up waiting (e.g. a latency fault)
             _send(handler, reply)
+
+    def _echo_secrets(self, status: int, headers: Any) -> _Reply:
+        key = str(headers.get("Authorization") or "").removeprefix("Bearer ")
+        with self._lock:
+            tokens = " ".join(str(s.get("secret_token")) for s in self._sources.values())
+        echoed = f"{key} {tokens}".strip()
+        entry = {"code": echoed, "message": f"echo: {echoed}", "source": {"field": echoed}}
+        body = {"type": f"echo {echoed}", "status": status, "request_id": echoed, "errors": [entry]}
+        return _Reply(status, body)
 
     def _take_fault(self, method: str, path: str) -> Fault | None:
         for entry in self._faults:

@@ -75,6 +75,7 @@ from components.errors import (
     OwnershipError,
     ReferenceNotFoundError,
     RejectedError,
+    install_log_scrubber,
 )
 from components.incidentio.client import IncidentIoClient, RetryPolicy
 from components.incidentio.normalise import (
@@ -217,6 +218,7 @@ class _Provider(ResourceProvider):
 
     def configure(self, req: ConfigureRequest) -> None:
         # Runs in the provider process with the decrypted stack config; kept at module level.
+        install_log_scrubber()
         _PROCESS.configure(req.config.get(CONFIG_API_KEY), req.config.get(CONFIG_API_URL))
 
     def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:

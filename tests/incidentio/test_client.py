@@ -446,3 +446,88 @@ def test_throttle_is_asked_before_every_attempt_retries_included(api_key: str, s
     ) as client:
         client.list_alert_sources()
     assert events == ["throttle", "send"] * 3
+
+
+# --- rate-limit storms and secrets in answers --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "retry_after",
+    ["0", formatdate(time.time() - 3600, usegmt=True)],
+    ids=["zero-seconds", "a-date-in-the-past"],
+)
+def test_a_429_storm_backs_off_anyway_and_says_it_was_rate_limited(
+    mock_client: Callable[..., IncidentIoClient], sleeps: Any, retry_after: str
+) -> None:
+    client = mock_client(lambda request: httpx.Response(429, headers={"Retry-After": retry_after}))
+
+    with pytest.raises(RateLimitedError) as excinfo:
+        client.list_alert_sources()
+
+    # "Retry-After: 0" must not spend every attempt in the same instant: the backoff is a floor.
+    assert len(sleeps.calls) == FAST.max_attempts - 1
+    for attempt, delay in enumerate(sleeps.calls, 1):
+        assert delay >= min(FAST.max_delay, FAST.base_delay * 2 ** (attempt - 1)) / 2
+    message = str(excinfo.value)
+    assert message.startswith("rate limited by incident.io: GET /v2/alert_sources -> 429")
+    assert f"gave up after {FAST.max_attempts} attempts in" in message
+
+
+def test_the_total_budget_ends_a_429_storm_before_the_attempts_do(api_key: str, sleeps: Any) -> None:
+    policy = RetryPolicy(max_attempts=50, max_total_seconds=20.0, base_delay=1.0, max_delay=8.0)
+    transport = httpx.MockTransport(lambda request: httpx.Response(429, headers={"Retry-After": "0"}))
+    with (
+        IncidentIoClient(api_key, "https://api.test", transport=transport, retry=policy, sleep=sleeps) as client,
+        pytest.raises(RateLimitedError, match="gave up after"),
+    ):
+        client.list_alert_sources()
+
+    assert 3 <= len(sleeps.calls) < 50  # 0.5-1 + 1-2 + 2-4 + 4-8 (+ 4-8): the budget, not 50 attempts
+    assert sum(sleeps.calls) <= policy.max_total_seconds
+
+
+def test_an_envelope_echoing_the_key_in_every_field_shows_it_nowhere(
+    api_key: str, mock_client: Callable[..., IncidentIoClient]
+) -> None:
+    echo = {
+        "type": f"bad_{api_key}",
+        "status": 400,
+        "request_id": f"req-{api_key}",
+        "errors": [{"message": api_key, "code": api_key, "source": {"field": api_key}}],
+    }
+    client = mock_client(lambda request: httpx.Response(400, json=echo))
+
+    with pytest.raises(RejectedError) as excinfo:
+        client.list_alert_sources()
+
+    error = excinfo.value
+    texts = [str(error), repr(error), error.request_id or "", error.error_type or "", *map(str, error.errors)]
+    assert "request_id req-[redacted]" in str(error)
+    assert not [t for t in texts if api_key in t]
+
+
+def test_a_source_token_the_client_received_is_scrubbed_from_later_errors(
+    mock_client: Callable[..., IncidentIoClient],
+) -> None:
+    token = "canary-source-token-7f3a9c"
+    source = {"id": "01ABCDEFGHJKMNPQRSTVWXYZ00", "name": "A", "source_type": "http", "secret_token": token}
+    client = mock_client(
+        _sequence(
+            httpx.Response(200, json={"alert_source": source}),
+            httpx.Response(422, json={"type": "validation_error", "errors": [{"message": f"token {token} reused"}]}),
+        )
+    )
+    client.get_alert_source(source["id"])
+
+    with pytest.raises(RejectedError) as excinfo:
+        client.list_alert_sources()
+
+    assert token not in str(excinfo.value) and "token [redacted] reused" in str(excinfo.value)
+
+
+def test_an_api_url_with_user_info_is_refused_without_printing_it(api_key: str, sleeps: Any) -> None:
+    with pytest.raises(IncidentIoError) as excinfo:
+        IncidentIoClient(api_key, "http://robot:url-password-canary@127.0.0.1:9", retry=FAST, sleep=sleeps)
+
+    assert "url-password-canary" not in str(excinfo.value)
+    assert "'http://[redacted]@127.0.0.1:9' carries credentials" in str(excinfo.value)
