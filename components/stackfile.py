@@ -337,6 +337,8 @@ class _Builder:
             return
         try:
             value = self._scalar(event, kind)
+            if value is _MERGE:
+                raise _Unreadable("'<<' (YAML's merge key) is not a value; quote it (\"<<\") to mean text")
         except _Unreadable as exc:
             if path is not None:
                 self._problem(event, self._child_path(parent, path), str(exc))

@@ -271,7 +271,7 @@ def _source_problems(
         delivery = source.get("delivery")
         if delivery is None:
             continue
-        if source_type in model.TOKENLESS_SOURCE_TYPES:
+        if isinstance(source_type, str) and source_type in model.TOKENLESS_SOURCE_TYPES:
             yield doc.problem(
                 (*at, "delivery"),
                 f"source type {source_type!r} has no token to deliver; remove delivery",
@@ -485,6 +485,10 @@ def _setting(doc: Document, name: str) -> Any:
     return _config(doc).get(f"{stackfile.PROJECT}:{name}")
 
 
+def _text_only(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
 def guard_problems(docs: Mapping[str, Document]) -> Iterator[Problem]:
     """What keeps a stack from reaching another environment (`docs`: stack name -> document).
 
@@ -511,13 +515,14 @@ def guard_problems(docs: Mapping[str, Document]) -> Iterator[Problem]:
                 " them, or set guards.allowEnvironmentMismatch: true if the difference is deliberate",
             )
         owner = f"stack {name!r} (environment {environment})"
-        account, context = guards.get("awsAccountId"), guards.get("kubeContext")
+        account, context = _text_only(guards.get("awsAccountId")), _text_only(guards.get("kubeContext"))
         if isinstance(account, str):
             accounts.setdefault(account, []).append((doc, (*project_key("guards"), "awsAccountId"), owner))
         if isinstance(context, str):
             contexts.setdefault(context, []).append((doc, (*project_key("guards"), "kubeContext"), owner))
-        region = _config(doc).get("aws:region")
-        namespace = _mapping(_setting(doc, "kubernetes")).get("namespace", model.Kubernetes().namespace)
+        # Any shape may reach here (a file with other errors is still guarded): only text counts.
+        region = _text_only(_config(doc).get("aws:region"))
+        namespace = _text_only(_mapping(_setting(doc, "kubernetes")).get("namespace", model.Kubernetes().namespace))
         for key, source in _mapping(_setting(doc, "sources")).items():
             delivery = _mapping(_mapping(source).get("delivery"))
             at = (*project_key("sources"), key, "delivery")

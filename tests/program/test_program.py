@@ -412,3 +412,40 @@ def test_a_stack_without_delivery_registers_no_aws_or_kubernetes_resource(tmp_pa
     }
     assert not packages & {"aws", "kubernetes"}, sorted(r.type for r in run.resources)
     assert run.of_type("pulumi-python:dynamic/incidentio:AlertSource"), "the incident.io side is all there"
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (("name: Alertmanager (Staging)", "name: !!int abc"), r"\$\.sources\.alertmanager\.name: '!!int abc'"),
+        (("name: Staging Notifications", "name: 2026-01-01"), r"\$\.routes\[0\]\.name: '2026-01-01' reads as"),
+        (("kubeContext: staging-eks", "kubeContext: !vault prod/ctx"), r"\$\.guards\.kubeContext: YAML tag !vault"),
+        (
+            ('awsAccountId: "222222222222"', 'awsAccountId: "111111111111"'),
+            r"\$\.guards\.awsAccountId: AWS account 111111111111 is also used by",
+        ),
+        (
+            ("alerting:environment: staging", "alerting:environment: production"),
+            r"\$\.environment: stack 'staging' is named for staging",
+        ),
+    ],
+    ids=["core-tag", "unquoted-date", "unknown-tag", "production-account", "production-environment"],
+)
+def test_a_hostile_or_cross_environment_stack_stops_the_program_before_anything_is_registered(
+    tmp_path: Path, edit: tuple[str, str], message: str
+) -> None:
+    stacks = tmp_path / "stacks"
+    stacks.mkdir()
+    (stacks / "Pulumi.production.yaml").write_text((ROOT / "stacks" / "Pulumi.production.yaml").read_text())
+    text = (ROOT / "stacks" / "Pulumi.staging.yaml").read_text()
+    assert edit[0] in text
+    (stacks / "Pulumi.staging.yaml").write_text(text.replace(edit[0], edit[1], 1))
+
+    with pytest.raises(ProgramFailed) as failed:
+        run_program("staging", project_dir=tmp_path)
+
+    assert type(failed.value.error).__name__ == "RunError"
+    errors = [m for level, m in failed.value.logs if level == "ERROR"]
+    located = [e for e in errors if re.match(r"^stacks/Pulumi\.staging\.yaml:\d+:\d+: " + message, e)]
+    assert located, errors
+    assert [r.type for r in failed.value.resources] == [], "nothing registered"

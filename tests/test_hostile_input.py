@@ -1,0 +1,110 @@
+"""Hostile and broken stack files, as a new user or a careless merge makes them: every command answers
+with `file:line:col: $.path: message` and exit 1 — never a traceback, never minutes of work.
+
+Each file class is bounded where it enters (components/stackfile.py): size, values counted with
+aliases expanded, nesting, one value's length. How long they take is measured by bench/hostile.py.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from components import stackfile
+from components.cli import app
+
+ROOT = Path(__file__).resolve().parent.parent
+STAGING = (ROOT / "stacks" / "Pulumi.staging.yaml").read_text()
+runner = CliRunner()
+LOCATED = re.compile(r"^(?P<file>[^:]+):(?P<line>\d+):(?P<column>\d+): \$[^:]*: ")
+
+
+@pytest.fixture(autouse=True)
+def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the offline commands must not touch the network")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+
+
+def alias_bomb() -> str:
+    """Ten levels of ten aliases each: 10^10 values once expanded, a few hundred bytes as text."""
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 10)]
+    return STAGING.replace("config:\n", "bomb:\n" + "".join(f"  {line}\n" for line in lines) + "config:\n", 1)
+
+
+def huge_file() -> str:
+    """A 20 MB source name: the kind of file a bad paste or generator makes."""
+    return STAGING.replace("name: Alertmanager (Staging)", "name: " + "A" * 20_000_000, 1)
+
+
+def deep_nesting() -> str:
+    return STAGING.replace("      emits:\n", "      nested: " + "[" * 200 + "]" * 200 + "\n      emits:\n", 1)
+
+
+def long_value() -> str:
+    return STAGING.replace("name: Alertmanager (Staging)", "name: " + "B" * 100_000, 1)
+
+
+def many_values() -> str:
+    """Under the size limit, over the value limit: a list of 1.2 million tiny items."""
+    return STAGING.replace("      emits:\n", "      many: [" + "1," * 1_200_000 + "1]\n      emits:\n", 1)
+
+
+HOSTILE: dict[str, tuple[Callable[[], str], str]] = {
+    "alias-bomb": (alias_bomb, "aliases counted as what they repeat"),
+    "20-MB-file": (huge_file, "file is larger than 8 MiB"),
+    "deep-nesting": (deep_nesting, "nested deeper than 32 levels"),
+    "100-kB-value": (long_value, "a value longer than 65,536 characters"),
+    "1.2-million-values": (many_values, "more than 1,000,000 values"),
+}
+
+
+@pytest.mark.parametrize("command", ["validate", "render", "plan", "route"])
+@pytest.mark.parametrize("case", sorted(HOSTILE))
+def test_a_hostile_file_is_refused_with_its_place_by_every_command(tmp_path: Path, case: str, command: str) -> None:
+    make, message = HOSTILE[case]
+    path = tmp_path / "Pulumi.staging.yaml"
+    path.write_text(make())
+    args = {"validate": [str(path)], "route": [str(path), "--source", "alertmanager"]}.get(command, [str(path)])
+
+    result = runner.invoke(app, [command, *args])
+
+    assert result.exit_code == 1, result.output[-2000:]
+    first = result.stderr.splitlines()[0]
+    located = LOCATED.match(first)
+    assert located and located["file"] == str(path), first
+    assert message in first
+    assert "Traceback" not in result.output and result.stdout == ""
+
+
+def test_the_limits_leave_room_for_large_real_stacks() -> None:
+    """The 10,000-route benchmark stack (2.7 MB, 330,000 values) is far inside every limit."""
+    routes = "".join(
+        f"    - name: Route {i:05d}\n      sources: {{alertmanager: {{severity: critical}}}}\n" for i in range(10_000)
+    )
+    text = STAGING.replace("  alerting:routes:\n", "  alerting:routes:\n" + routes, 1)
+    doc = stackfile.parse(text, stackfile.Document(file="big.yaml"))
+    assert doc.problems == []
+    assert len(doc.data["config"]["alerting:routes"]) == 10_001
+
+
+def test_a_file_that_is_not_utf8_names_the_line_and_column(tmp_path: Path) -> None:
+    path = tmp_path / "Pulumi.staging.yaml"
+    path.write_bytes(STAGING.encode().replace(b"kubeContext: staging-eks", b"kubeContext: staging-\xff\xfeeks", 1))
+
+    result = runner.invoke(app, ["validate", str(path)])
+
+    line, column = next(
+        (n, text.index("staging-") + len("staging-") + 1)
+        for n, text in enumerate(STAGING.splitlines(), 1)
+        if "kubeContext" in text
+    )
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"{path}:{line}:{column}: $: not UTF-8 text: invalid start byte")
