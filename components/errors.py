@@ -58,6 +58,17 @@ def register_secret(value: Any) -> None:
         _secrets = tuple(sorted({*_secrets, value}, key=len, reverse=True))
 
 
+# What a credential looks like when it was never registered: 32+ characters of base64url/hex
+# (incident.io ids are 26-character ULIDs, and names have spaces).
+_CREDENTIAL_SHAPED = re.compile(r"(?<![A-Za-z0-9_+/=-])[A-Za-z0-9_+/=-]{32,}(?![A-Za-z0-9_+/=-])")
+
+
+def scrub_remote(text: str) -> str:
+    """`scrub` for text a server wrote (error envelopes): it may echo a credential this process
+    never saw — e.g. another source's token — so anything shaped like one goes too."""
+    return _CREDENTIAL_SHAPED.sub(REDACTED, scrub(text))
+
+
 def scrub(text: str) -> str:
     """`text` without any registered secret, URL user info or bearer token."""
     if "://" in text:

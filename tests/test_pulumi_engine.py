@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components.incidentio.emulator import Emulator
+from components.incidentio.emulator import Emulator, Fault
 from tests.support.pulumi_cli import PulumiProject
 
 pytestmark = pytest.mark.pulumi_cli
@@ -140,6 +140,16 @@ def test_preview_up_refresh_drift_rotation_and_destroy(project: PulumiProject, e
     (after,) = project.resources("incidentio:AlertSource", show_secrets=True)
     assert after["outputs"]["secret_token"]["plaintext"] == json.dumps(rotated)
     assert rotated not in json.dumps(project.export())
+
+    # A hostile server that echoes the key and every token in its error envelope: the engine's
+    # output (the provider's error, traceback included) shows neither.
+    emulator.edit_route_out_of_band(route["id"], lambda r: r.update(name="Edited by hand"))
+    emulator.inject(Fault.echo_secrets(times=20, status=422, method="PUT", path_prefix="/v2/alert_routes"))
+    failed = project.run("up", "--refresh", "--yes", check=False)
+    emulator.clear_faults()
+    assert failed.returncode != 0 and "echo: [redacted]" in failed.stdout + failed.stderr, failed.stdout[-3000:]
+    assert API_KEY not in failed.stdout + failed.stderr and rotated not in failed.stdout + failed.stderr
+    project.run("up", "--refresh", "--yes")
 
     # destroy deletes what the stack created.
     emulator.reset_log()

@@ -43,6 +43,7 @@ from components.errors import (
     TransportError,
     register_secret,
     scrub,
+    scrub_remote,
 )
 from components.incidentio.normalise import canonical_route, canonical_source
 
@@ -329,9 +330,9 @@ class IncidentIoClient:
             source = item.get("source") if isinstance(item.get("source"), dict) else {}
             errors.append(
                 FieldError(
-                    message=scrub(str(item.get("message") or item.get("code") or "")),
-                    field=scrub(str(source["field"])) if source.get("field") else None,
-                    code=scrub(str(item["code"])) if item.get("code") else None,
+                    message=scrub_remote(str(item.get("message") or item.get("code") or "")),
+                    field=scrub_remote(str(source["field"])) if source.get("field") else None,
+                    code=scrub_remote(str(item["code"])) if item.get("code") else None,
                 )
             )
         cls: type[ApiError] = {
@@ -345,8 +346,8 @@ class IncidentIoClient:
             method=method,
             path=path,
             status=status,
-            error_type=scrub(error_type) if isinstance(error_type, str) else None,
-            request_id=scrub(request_id) if isinstance(request_id, str) else None,
+            error_type=scrub_remote(error_type) if isinstance(error_type, str) else None,
+            request_id=scrub_remote(request_id) if isinstance(request_id, str) else None,
             errors=errors,
         )
 

@@ -309,6 +309,11 @@ class Emulator:
         with self._lock:
             self._faults.append([fault, fault.times])
 
+    def clear_faults(self) -> None:
+        """Drop every queued fault (the ones not used up yet)."""
+        with self._lock:
+            self._faults.clear()
+
     def add_escalation_path(self, name: str) -> str:
         with self._lock:
             path_id = self._new_id()
