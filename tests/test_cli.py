@@ -89,3 +89,20 @@ def test_every_command_has_help(command: str) -> None:
     result = runner.invoke(app, [command, "--help"])
     assert result.exit_code == 0
     assert "Usage" in result.output
+
+
+def test_an_unexpected_error_is_one_scrubbed_line_and_exit_70(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(stack: object) -> None:
+        raise RuntimeError("compiler bug near http://robot:hunter2-secret@example.test")
+
+    monkeypatch.setattr("components.cli.compile_stack", broken)
+    result = runner.invoke(app, ["render", "staging"])
+
+    assert result.exit_code == 70
+    assert result.stderr.startswith("internal error: RuntimeError: compiler bug near http://[redacted]@example.test")
+    assert "ALERTING_DEBUG=1" in result.stderr and "hunter2" not in result.output
+    assert "Traceback" not in result.output
+
+    monkeypatch.setenv("ALERTING_DEBUG", "1")
+    debug = runner.invoke(app, ["render", "staging"])
+    assert isinstance(debug.exception, RuntimeError)  # the traceback, on request

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 import socket
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -17,9 +16,9 @@ from typer.testing import CliRunner
 
 from components import stackfile
 from components.cli import app
+from tests.support.hostile import HOSTILE, STAGING
 
 ROOT = Path(__file__).resolve().parent.parent
-STAGING = (ROOT / "stacks" / "Pulumi.staging.yaml").read_text()
 runner = CliRunner()
 LOCATED = re.compile(r"^(?P<file>[^:]+):(?P<line>\d+):(?P<column>\d+): \$[^:]*: ")
 
@@ -30,40 +29,6 @@ def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
         raise AssertionError("the offline commands must not touch the network")
 
     monkeypatch.setattr(socket.socket, "connect", refuse)
-
-
-def alias_bomb() -> str:
-    """Ten levels of ten aliases each: 10^10 values once expanded, a few hundred bytes as text."""
-    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
-    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 10)]
-    return STAGING.replace("config:\n", "bomb:\n" + "".join(f"  {line}\n" for line in lines) + "config:\n", 1)
-
-
-def huge_file() -> str:
-    """A 20 MB source name: the kind of file a bad paste or generator makes."""
-    return STAGING.replace("name: Alertmanager (Staging)", "name: " + "A" * 20_000_000, 1)
-
-
-def deep_nesting() -> str:
-    return STAGING.replace("      emits:\n", "      nested: " + "[" * 200 + "]" * 200 + "\n      emits:\n", 1)
-
-
-def long_value() -> str:
-    return STAGING.replace("name: Alertmanager (Staging)", "name: " + "B" * 100_000, 1)
-
-
-def many_values() -> str:
-    """Under the size limit, over the value limit: a list of 1.2 million tiny items."""
-    return STAGING.replace("      emits:\n", "      many: [" + "1," * 1_200_000 + "1]\n      emits:\n", 1)
-
-
-HOSTILE: dict[str, tuple[Callable[[], str], str]] = {
-    "alias-bomb": (alias_bomb, "aliases counted as what they repeat"),
-    "20-MB-file": (huge_file, "file is larger than 8 MiB"),
-    "deep-nesting": (deep_nesting, "nested deeper than 32 levels"),
-    "100-kB-value": (long_value, "a value longer than 65,536 characters"),
-    "1.2-million-values": (many_values, "more than 1,000,000 values"),
-}
 
 
 @pytest.mark.parametrize("command", ["validate", "render", "plan", "route"])
