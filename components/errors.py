@@ -81,6 +81,13 @@ def scrub(text: str) -> str:
     return text
 
 
+_LINE_BREAKS = str.maketrans({"\n": "\\n", "\r": "\\r", "\u2028": "\\u2028", "\u2029": "\\u2029"})
+
+
+def _one_line(text: str) -> str:
+    return text.translate(_LINE_BREAKS)
+
+
 class _ScrubbingRecordFactory:
     """A log record factory whose records carry their message already scrubbed."""
 
@@ -113,7 +120,9 @@ class Problem:
     severity: Severity = "error"
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "message", scrub(self.message))
+        # One grep-able line each, whatever a value held; and never a secret.
+        object.__setattr__(self, "message", _one_line(scrub(self.message)))
+        object.__setattr__(self, "path", _one_line(self.path))
 
     def __str__(self) -> str:
         prefix = "warning: " if self.severity == "warning" else ""

@@ -179,11 +179,15 @@ def simulate_payload(stack: Stack, source_key: str, body: Any) -> list[Simulatio
 def load_payload(path: Path) -> Any:
     """A JSON payload file (`route --payload`)."""
     try:
+        if path.stat().st_size > stackfile.MAX_FILE_BYTES:
+            raise UsageError(f"{path}: larger than {stackfile.MAX_FILE_BYTES // (1024 * 1024)} MiB; not a webhook body")
         return json.loads(path.read_text(encoding="utf-8"))
     except OSError as error:
         raise UsageError(f"cannot read payload {path}: {error.strerror or error}") from None
     except ValueError as error:
         raise UsageError(f"{path}: not JSON: {error}") from None
+    except RecursionError:
+        raise UsageError(f"{path}: nested too deeply to be a webhook body") from None
 
 
 def _union(lists: Iterable[tuple[str, ...]]) -> tuple[str, ...]:

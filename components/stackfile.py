@@ -18,8 +18,10 @@ from __future__ import annotations
 import contextlib
 import functools
 import gc
+import json
 import math
 import re
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,8 +78,14 @@ def display_path(path: PathKey) -> str:
         elif _PLAIN_KEY.match(part) or re.match(r"^[A-Za-z0-9_-]+:[A-Za-z0-9_-]+$", part):
             out += f".{part}"
         else:
-            out += f'["{part}"]'
+            out += f"[{_quoted(part)}]"
     return out
+
+
+def _quoted(key: str) -> str:
+    """A key as a JSON string, with invisible characters escaped too (a zero-width space shows)."""
+    text = json.dumps(key, ensure_ascii=False)
+    return "".join(f"\\u{ord(c):04x}" if unicodedata.category(c) in ("Cf", "Zl", "Zp", "Co", "Cn") else c for c in text)
 
 
 Mark = tuple[int, int]  # 1-based line, column

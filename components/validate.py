@@ -235,6 +235,9 @@ def semantic_problems(doc: Document, known_types: frozenset[str]) -> Iterator[Pr
 
     incidentio = _mapping(get("incidentio"))
     channels = _mapping(incidentio.get("slackChannels"))
+    for section in ("slackChannels", "escalationPaths", "attributes"):  # names looked up elsewhere
+        for name in _mapping(incidentio.get(section)):
+            yield from _name_problems(doc, (*project_key("incidentio"), section, name), name, key=True)
     paging = _mapping(get("policy")).get("paging")
     yield from _route_problems(doc, _listing(get("routes")), sources, channels, paging)
     yield from _binding_problems(doc, _listing(get("routes")), sources)
@@ -352,16 +355,16 @@ def _route_problems(
 _INVISIBLE = frozenset(("Cc", "Cf", "Zl", "Zp", "Co", "Cn"))
 
 
-def _name_problems(doc: Document, path: PathKey, name: str) -> Iterator[Problem]:
+def _name_problems(doc: Document, path: PathKey, name: str, *, key: bool = False) -> Iterator[Problem]:
     """A name shown in incident.io must read as what it is: nothing hidden, no edge spaces."""
     for position, char in enumerate(name, 1):
         if unicodedata.category(char) in _INVISIBLE:
             label = unicodedata.name(char, "a control character")
             code = f"U+{ord(char):04X}"
-            yield doc.problem(path, f"contains an invisible character {code} ({label}) at position {position}")
+            yield doc.problem(path, f"contains an invisible character {code} ({label}) at position {position}", key=key)
             return
     if name != name.strip():
-        yield doc.problem(path, "starts or ends with whitespace")
+        yield doc.problem(path, "starts or ends with whitespace", key=key)
 
 
 def _folded(name: str) -> str:
