@@ -121,6 +121,9 @@ def validate_command(
         list[Path] | None, typer.Argument(help="Stack files to check (default: every stack in --stacks-dir).")
     ] = None,
     stacks_dir: StacksDir = STACKS_DIR,
+    details: Annotated[
+        bool, typer.Option("--details", help="Coverage warnings in full: every overlapping route, every name.")
+    ] = False,
 ) -> None:
     """Check stack files and report every problem as file:line:col: $.path: message."""
     paths = files or validate.stack_files(stacks_dir)
@@ -129,7 +132,7 @@ def validate_command(
     missing = [p for p in paths if not p.is_file()]
     if missing:
         raise UsageError(f"no such file: {', '.join(map(str, missing))}")
-    _, problems = validate.check(paths)
+    _, problems = validate.check(paths, details=details)
     errors = [p for p in problems if p.severity == "error"]
     if errors:
         raise StackError(problems)

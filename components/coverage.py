@@ -11,7 +11,7 @@ import itertools
 
 from components import stackfile
 from components.errors import Problem
-from components.model import Source, Stack
+from components.model import Route, Source, Stack
 from components.simulate import Alert, Simulation, describe_alert, routing_view, simulate
 from components.stackfile import Document, PathKey
 
@@ -45,9 +45,53 @@ def _disabled(sim: Simulation) -> str:
     return f" (disabled route {names} would take them)" if sim.disabled else ""
 
 
-def coverage_problems(stack: Stack, doc: Document) -> list[Problem]:
+# How many routes an overlap warning names, and how many of them get a warning of their own.
+LISTED = 5
+
+
+def _overlap_warnings(
+    doc: Document, source: Source, what: str, matched: list[Route], index: dict[int, int], *, details: bool
+) -> list[Problem]:
+    def at(route: Route) -> PathKey:
+        return _config("routes", index[id(route)], "sources", source.key)
+
+    def listing(routes: list[Route]) -> str:
+        names = ", ".join(repr(r.name) for r in routes[:LISTED])
+        return names + (f" and {len(routes) - LISTED:,} more" if len(routes) > LISTED else "")
+
+    count = len(matched)
+    warned = matched[1:] if details else matched[1:LISTED]
+    everyone = ", ".join(repr(r.name) for r in matched) if details else ""
+    problems = [
+        doc.problem(
+            at(route),
+            f"{what} match {count} routes ({everyone if n == 0 and details else listing(matched)}):"
+            " each of them notifies",
+            key=True,
+            severity="warning",
+        )
+        for n, route in enumerate(warned)
+    ]
+    if not details and count > LISTED:
+        problems.append(
+            doc.problem(
+                at(matched[LISTED]),
+                f"{what} match {count - LISTED:,} more routes, this one and the ones after it"
+                " (`validate --details` warns on each and names them all)",
+                key=True,
+                severity="warning",
+            )
+        )
+    return problems
+
+
+def coverage_problems(stack: Stack, doc: Document, *, details: bool = False) -> list[Problem]:
     """Warnings for declared alerts (`emits` combinations) that no route takes, that more than one
-    route takes, or whose routing cannot be told; positioned on the stack file's nodes."""
+    route takes, or whose routing cannot be told; positioned on the stack file's nodes.
+
+    An overlap of many routes is summarised (`LISTED` names, a warning on each of the first routes
+    and one for the rest), so the text grows with the routes, not with their square; `details`
+    warns on every route and lists every name once."""
     problems: list[Problem] = []
     index = {id(route): i for i, route in enumerate(stack.routes)}
     for source in stack.sources:
@@ -58,16 +102,7 @@ def coverage_problems(stack: Stack, doc: Document) -> list[Problem]:
             sim = simulate(stack, alert, view)
             what = f"alerts from {source.key} with {describe_alert(alert)}"
             if len(sim.matched) > 1:
-                names = ", ".join(repr(r.name) for r in sim.matched)
-                for route in sim.matched[1:]:
-                    problems.append(
-                        doc.problem(
-                            _config("routes", index[id(route)], "sources", source.key),
-                            f"{what} match {len(sim.matched)} routes ({names}): each of them notifies",
-                            key=True,
-                            severity="warning",
-                        )
-                    )
+                problems += _overlap_warnings(doc, source, what, sim.matched, index, details=details)
             elif not sim.matched and not sim.undecided:
                 problems.append(
                     doc.problem(

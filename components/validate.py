@@ -691,13 +691,14 @@ def known_source_types() -> frozenset[str]:
     return frozenset(source_types())
 
 
-def check(paths: list[Path]) -> tuple[dict[Path, model.Stack], list[Problem]]:
-    """Validate stack files together; return the models of the valid ones and every problem."""
+def check(paths: list[Path], *, details: bool = False) -> tuple[dict[Path, model.Stack], list[Problem]]:
+    """Validate stack files together; return the models of the valid ones and every problem.
+    `details`: coverage warnings in full (every overlapping route), not summarised."""
     with stackfile.bulk_allocation():
-        return _check(paths)
+        return _check(paths, details)
 
 
-def _check(paths: list[Path]) -> tuple[dict[Path, model.Stack], list[Problem]]:
+def _check(paths: list[Path], details: bool) -> tuple[dict[Path, model.Stack], list[Problem]]:
     docs = {path: stackfile.load(path, display_name(path)) for path in paths}
     problems: list[Problem] = []
     types = known_source_types()
@@ -714,7 +715,7 @@ def _check(paths: list[Path]) -> tuple[dict[Path, model.Stack], list[Problem]]:
     from components.coverage import coverage_problems  # it compiles and simulates: a later stage
 
     for path, stack in stacks.items():  # declared alerts (`emits`) no route or several routes take
-        problems += coverage_problems(stack, docs[path])
+        problems += coverage_problems(stack, docs[path], details=details)
     return stacks, sorted(problems)
 
 

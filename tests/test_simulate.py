@@ -338,3 +338,52 @@ def test_new_commands_have_help(command: str) -> None:
     result = runner.invoke(app, [command, "--help"])
     assert result.exit_code == 0
     assert "Usage" in result.output
+
+
+def _overlapping_stack(tmp_path: Path, routes: int) -> Path:
+    """The staging stack with `routes` routes that all take its declared severity=critical alerts."""
+    staging = (STACKS / "Pulumi.staging.yaml").read_text()
+    header, _, rest = staging.partition("  alerting:routes:\n")
+    route = "    - name: Overlap {}\n      sources: {{alertmanager: {{severity: critical}}}}\n"
+    body = "".join(route.format(i) for i in range(routes))
+    path = tmp_path / "Pulumi.staging.yaml"
+    path.write_text(header + "  alerting:routes:\n" + body + rest[rest.index("  alerting:kubernetes:") :])
+    return path
+
+
+def test_an_overlap_of_many_routes_is_summarised_and_detailed_on_request(tmp_path: Path) -> None:
+    path = _overlapping_stack(tmp_path, 8)
+    what = "alerts from alertmanager with severity=critical"
+
+    _, summary = validate.check([path])
+    overlaps = [p.message for p in summary if "severity=critical" in p.message]
+    five = "'Overlap 0', 'Overlap 1', 'Overlap 2', 'Overlap 3', 'Overlap 4' and 3 more"
+    assert overlaps == [f"{what} match 8 routes ({five}): each of them notifies"] * 4 + [
+        f"{what} match 3 more routes, this one and the ones after it"
+        " (`validate --details` warns on each and names them all)"
+    ]
+
+    _, detailed = validate.check([path], details=True)
+    overlaps = [p.message for p in detailed if "severity=critical" in p.message]
+    assert len(overlaps) == 7  # one per route after the first
+    assert all(f"'Overlap {i}'" in overlaps[0] for i in range(8))
+    assert all(five in message for message in overlaps[1:])
+
+
+def test_overlap_warnings_grow_with_the_routes_not_their_square(tmp_path: Path) -> None:
+    sizes = []
+    for routes in (100, 400):
+        folder = tmp_path / str(routes)
+        folder.mkdir()
+        _, problems = validate.check([_overlapping_stack(folder, routes)])
+        sizes.append(sum(len(str(p)) for p in problems))
+    assert sizes[1] <= sizes[0] * 1.1  # bounded per overlap class: the same few warnings
+
+
+def test_validate_details_flag_reaches_the_coverage_warnings(tmp_path: Path) -> None:
+    path = _overlapping_stack(tmp_path, 7)
+    plain = runner.invoke(app, ["validate", str(path)])
+    detailed = runner.invoke(app, ["validate", str(path), "--details"])
+    assert plain.exit_code == detailed.exit_code == 0
+    assert plain.stderr.count("each of them notifies") == 4 and "--details" in plain.stderr
+    assert detailed.stderr.count("each of them notifies") == 6

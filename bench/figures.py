@@ -1,0 +1,204 @@
+"""Benchmark: the figures users wait on, each as a ratio to the floor it is measured against.
+
+    python bench/figures.py [--repeat 5] [--only NAME,...]
+
+Measured side by side in one run (medians of interleaved pairs, so a noisy machine moves both
+sides alike):
+
+  startup     `validate` of the committed stacks, whole process, vs a Python process that imports
+              PyYAML and loads the same files with CSafeLoader                        goal <= 4x
+  loader      validate + compile of 10,000 routes in-process vs the bare libyaml event loop over
+              the same text                                                             goal <= 2x
+  render      `render -f json` of 10,000 routes vs `validate` of the same file, whole processes
+                                                                                        goal <= 1.3x
+  linear      validate + compile, 10,000 vs 1,000 routes (linear = 10)                  goal <= 12
+  warnings    characters `validate` prints for 4,000 vs 1,000 overlapping routes (linear = 4)
+                                                                                        goal <= 4.5
+  backup      `backup` of 1,000 routes at 20 ms latency, whole process, vs the runbook's serial
+              loop (one request at a time)                                              goal >= 6x
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+import yaml  # noqa: E402
+from compile import stack_text  # noqa: E402
+
+from components import validate  # noqa: E402
+from components.compile import compile_stack  # noqa: E402
+
+PYTHON = sys.executable
+GOALS = {
+    "startup": (4.0, "<="),
+    "loader": (2.0, "<="),
+    "render": (1.3, "<="),
+    "linear": (12.0, "<="),
+    "warnings": (4.5, "<="),
+    "backup": (6.0, ">="),
+}
+
+
+def interleaved(a: Callable[[], float], b: Callable[[], float], repeat: int) -> tuple[float, float]:
+    """Medians of `a` and `b` measured in alternation."""
+    times_a, times_b = [], []
+    for _ in range(repeat):
+        times_a.append(a())
+        times_b.append(b())
+    return statistics.median(times_a), statistics.median(times_b)
+
+
+def process(*args: str, cwd: Path = ROOT, env: dict[str, str] | None = None) -> Callable[[], float]:
+    def run() -> float:
+        started = time.perf_counter()
+        done = subprocess.run([PYTHON, *args], cwd=cwd, capture_output=True, env=env, check=False)
+        elapsed = time.perf_counter() - started
+        assert done.returncode in (0, 1), done.stderr[-2000:]
+        return elapsed
+
+    return run
+
+
+def startup(repeat: int, _: Path) -> tuple[float, float]:
+    files = [str(p) for p in validate.stack_files(ROOT / "stacks")]
+    floor = f"import yaml\nfor f in {files!r}: yaml.load(open(f), Loader=yaml.CSafeLoader)"
+    return interleaved(process("-m", "components", "validate"), process("-c", floor), repeat)
+
+
+def _validate_compile(path: Path) -> Callable[[], float]:
+    def run() -> float:
+        started = time.perf_counter()
+        stacks, _ = validate.check([path])
+        compile_stack(stacks[path])
+        return time.perf_counter() - started
+
+    return run
+
+
+def _event_loop(path: Path) -> Callable[[], float]:
+    text = path.read_text()
+
+    def run() -> float:
+        started = time.perf_counter()
+        for _ in yaml.parse(text, Loader=yaml.CSafeLoader):
+            pass
+        return time.perf_counter() - started
+
+    return run
+
+
+def loader(repeat: int, folder: Path) -> tuple[float, float]:
+    path = folder / "Pulumi.bench10000.yaml"
+    return interleaved(_validate_compile(path), _event_loop(path), repeat)
+
+
+def render(repeat: int, folder: Path) -> tuple[float, float]:
+    path = str(folder / "Pulumi.bench10000.yaml")
+    return interleaved(
+        process("-m", "components", "render", path, "-f", "json"), process("-m", "components", "validate", path), repeat
+    )
+
+
+def linear(repeat: int, folder: Path) -> tuple[float, float]:
+    big, small = folder / "Pulumi.bench10000.yaml", folder / "Pulumi.bench1000.yaml"
+    return interleaved(_validate_compile(big), _validate_compile(small), repeat)
+
+
+def overlapping(routes: int) -> str:
+    """The staging stack with `routes` routes that all take severity=critical (declared in `emits`)."""
+    staging = (ROOT / "stacks" / "Pulumi.staging.yaml").read_text()
+    header, _, rest = staging.partition("  alerting:routes:\n")
+    tail = rest[rest.index("  alerting:kubernetes:") :]
+    body = "".join(
+        f"    - name: Overlap {i:05d}\n      sources: {{alertmanager: {{severity: critical}}}}\n" for i in range(routes)
+    )
+    return header + "  alerting:routes:\n" + body + tail
+
+
+def warnings(_: int, folder: Path) -> tuple[float, float]:
+    sizes = []
+    for routes in (4000, 1000):
+        path = folder / f"Pulumi.staging-{routes}.yaml"
+        path.write_text(overlapping(routes))
+        done = subprocess.run(
+            [PYTHON, "-m", "components", "validate", str(path)], cwd=ROOT, capture_output=True, text=True, check=False
+        )
+        sizes.append(float(len(done.stdout) + len(done.stderr)))
+    return sizes[0], sizes[1]
+
+
+def backup_figure(repeat: int, folder: Path) -> tuple[float, float]:
+    from backup import fill  # bench/backup.py
+
+    from components.incidentio.emulator import Emulator
+
+    emulator = Emulator("bench-key")
+    url = emulator.start()
+    try:
+        fill(emulator, 1000)
+        emulator.latency = 0.02
+        env = {**os.environ, "INCIDENT_IO_TOKEN": "bench-key", "INCIDENT_IO_API_URL": url, "PYTHONPATH": str(ROOT)}
+        count = [0]
+
+        def run(workers: int) -> Callable[[], float]:
+            def go() -> float:
+                count[0] += 1
+                target = folder / f"backup-{workers}-{count[0]}"
+                return process("-m", "components", "backup", str(target), "--workers", str(workers), env=env)()
+
+            return go
+
+        concurrent, serial = interleaved(run(8), run(1), max(1, repeat // 2))
+        return serial, concurrent
+    finally:
+        emulator.stop()
+
+
+FIGURES = {
+    "startup": startup,
+    "loader": loader,
+    "render": render,
+    "linear": linear,
+    "warnings": warnings,
+    "backup": backup_figure,
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--only", default=",".join(FIGURES))
+    args = parser.parse_args()
+    print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}")
+    print(f"{'figure':<10} {'measured':>12} {'floor':>12} {'ratio':>8} {'goal':>8}")
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        for size in (1000, 10000):
+            (folder / f"Pulumi.bench{size}.yaml").write_text(stack_text(size))
+        for name in args.only.split(","):
+            measured, floor = FIGURES[name](args.repeat, folder)
+            goal, sense = GOALS[name]
+            unit = "chars" if name == "warnings" else "s"
+            ratio = measured / floor
+            ok = ratio <= goal if sense == "<=" else ratio >= goal
+            verdict = "ok" if ok else "MISSED"
+            print(
+                f"{name:<10} {measured:>10.3f}{unit:>2} {floor:>10.3f}{unit:>2} {ratio:>7.2f}x {sense}{goal:<5} "
+                f"{verdict}"
+            )
+
+
+if __name__ == "__main__":
+    main()
