@@ -41,6 +41,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from components import jsontext
 from components.errors import AlertingError, NotFoundError, OperationError, UsageError
 from components.incidentio.client import IncidentIoClient, RetryPolicy
 from components.incidentio.normalise import (
@@ -302,7 +303,7 @@ def backup_record(item: dict) -> dict:
 
 
 def record_text(record: dict) -> str:
-    return json.dumps(record, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    return jsontext.pretty(record)
 
 
 def file_name(item: dict) -> str:

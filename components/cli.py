@@ -4,7 +4,6 @@ functions; this is the only place where errors become messages and exit codes.""
 from __future__ import annotations
 
 import functools
-import json
 import os
 import sys
 from collections.abc import Callable
@@ -16,7 +15,7 @@ import typer
 import yaml
 from rich.console import Console
 
-from components import validate
+from components import jsontext, validate
 from components.compile import compile_stack
 from components.errors import AlertingError, StackError, UsageError, install_log_scrubber, scrub
 from components.model import Stack
@@ -111,7 +110,7 @@ class Format(StrEnum):
 def dump(data: Any, fmt: Format) -> str:
     if fmt is Format.yaml:
         return yaml.safe_dump(data, sort_keys=True, allow_unicode=True, width=100)
-    return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    return jsontext.pretty(data)
 
 
 @app.command("validate")

@@ -1,0 +1,39 @@
+"""The one JSON writer for what users read and commit (`render -f json`, backup files).
+
+Two-space indent, sorted keys, UTF-8 kept, trailing newline: byte for byte what
+``json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\\n"`` writes, ~10x faster
+(orjson's encoder is native; Python's indenting encoder is pure Python). Data with a float
+(orjson writes 6.1e-05 as 0.000061) or an integer beyond 64 bits goes to the standard library;
+compiled stacks and backups hold neither, so they take the fast path.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import orjson
+
+_OPTIONS = orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS
+
+
+def pretty(data: Any) -> str:
+    if not _has_float(data):
+        try:
+            return orjson.dumps(data, option=_OPTIONS).decode("utf-8") + "\n"
+        except TypeError:  # orjson.JSONEncodeError: an integer beyond 64 bits
+            pass
+    return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def _has_float(data: Any) -> bool:
+    pending = [data]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, dict):
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
+        elif type(value) is float:
+            return True
+    return False
