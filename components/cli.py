@@ -15,12 +15,13 @@ import typer
 import yaml
 from rich.console import Console
 
-from components import jsontext, validate
+from components import validate
 from components.compile import compile_stack
 from components.errors import AlertingError, StackError, UsageError, install_log_scrubber, scrub
 from components.model import Stack
-from components.plan import print_plan
-from components.stackedit import terminal_confirmation, write_atomic
+
+# Each command imports what only it uses (the plan tables, stack editing with ruamel.yaml, the JSON
+# writer): `validate` runs in pre-commit hooks, where start-up is most of its time.
 
 app = typer.Typer(
     help="Alert routing as code: incident.io sources and routes, their tokens and Alertmanager wiring.",
@@ -96,10 +97,17 @@ def stack_path(stack: str, stacks_dir: Path = STACKS_DIR) -> Path:
 
 def load(stack: str, stacks_dir: Path = STACKS_DIR) -> Stack:
     """Load and validate one stack (against its siblings); print warnings, raise on errors."""
-    model, warnings = validate.load_stack(stack_path(stack, stacks_dir))
+    [model] = load_all([stack], stacks_dir)
+    return model
+
+
+def load_all(stacks: list[str], stacks_dir: Path = STACKS_DIR) -> list[Stack]:
+    """Load several stacks with one check of their folder; print warnings, raise on errors."""
+    paths = [stack_path(stack, stacks_dir) for stack in stacks]
+    models, warnings = validate.load_stacks(paths)
     for warning in warnings:
         stderr.print(str(warning), markup=False)
-    return model
+    return [models[path] for path in paths]
 
 
 class Format(StrEnum):
@@ -110,6 +118,8 @@ class Format(StrEnum):
 def dump(data: Any, fmt: Format) -> str:
     if fmt is Format.yaml:
         return yaml.safe_dump(data, sort_keys=True, allow_unicode=True, width=100)
+    from components import jsontext
+
     return jsontext.pretty(data)
 
 
@@ -155,6 +165,8 @@ def render(
 @edge
 def plan(stack: StackArg, stacks_dir: StacksDir = STACKS_DIR) -> None:
     """Show STACK as tables: routes (the runbook's table), sources and token delivery."""
+    from components.plan import print_plan
+
     print_plan(load(stack, stacks_dir), stdout)
 
 
@@ -217,7 +229,7 @@ def test_routes_command(
     from components import simulate
 
     names = stacks or [validate.stack_name(p) for p in validate.stack_files(stacks_dir)]
-    results = simulate.run_routing_tests([load(name, stacks_dir) for name in names], required=bool(stacks))
+    results = simulate.run_routing_tests(load_all(names, stacks_dir), required=bool(stacks))
     if simulate.print_results(results, stdout):
         raise typer.Exit(1)
 
@@ -231,8 +243,9 @@ def docs_command(
 ) -> None:
     """Generate docs/routing.md: per stack the routes table, declared alerts and a Mermaid diagram."""
     from components import docs
+    from components.stackedit import write_atomic
 
-    text = docs.render([load(validate.stack_name(p), stacks_dir) for p in validate.stack_files(stacks_dir)])
+    text = docs.render(load_all([validate.stack_name(p) for p in validate.stack_files(stacks_dir)], stacks_dir))
     if check and docs.stale(output, text):
         stderr.print(f"{output} is stale: run `python -m components docs` and commit it", markup=False)
         raise typer.Exit(1)
@@ -254,8 +267,9 @@ def promote_command(
 ) -> None:
     """Show what TARGET would gain or change to match SOURCE's routing policy; --write applies it."""
     from components import promote
+    from components.stackedit import terminal_confirmation
 
-    promotion = promote.prepare(load(source, stacks_dir), load(target, stacks_dir))
+    promotion = promote.prepare(*load_all([source, target], stacks_dir))
     promote.print_promotion(promotion, stdout)
     confirm = terminal_confirmation(stderr, yes=yes)
     if write and promote.write(promotion, allow_warnings=allow_warnings, confirm=confirm):
@@ -299,6 +313,7 @@ def restore_command(
 ) -> None:
     """Show how incident.io differs from a backup, ask, then make it match (creates; deletes only with --prune)."""
     from components import backup
+    from components.stackedit import terminal_confirmation
 
     with backup.connect(max_rate) as client:
         confirm = terminal_confirmation(stderr, yes=yes)
@@ -321,6 +336,7 @@ def import_command(
 ) -> None:
     """Read the live incident.io organisation as STACK's entries (sources with `adopt` ids, routes)."""
     from components import backup, importer
+    from components.stackedit import write_atomic
 
     with backup.connect(max_rate) as client, backup.progress(stderr) as reporter:
         live = importer.read_live(client, workers=workers, reporter=reporter)

@@ -13,9 +13,8 @@ import unicodedata
 from collections.abc import Callable, Hashable, Iterator, Mapping
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jsonschema
 import jsonschema_rs
 
 from components import model, routing, stackfile
@@ -23,6 +22,9 @@ from components.errors import Problem, StackError
 from components.schemas import source_types
 from components.stackfile import Document, PathKey
 from components.suggest import suggest
+
+if TYPE_CHECKING:  # the detailed validator is imported only for a file that is invalid
+    import jsonschema
 
 SCHEMA_PATH = Path(__file__).parent / "schemas" / "stack.schema.json"
 STACK_FILE = re.compile(r"^Pulumi\.(?P<name>[A-Za-z0-9_.-]+)\.ya?ml$")
@@ -76,12 +78,16 @@ def _compiled(pattern: str) -> re.Pattern[str]:
 
 
 def _ecma_pattern_keyword(validator: Any, pattern: str, instance: Any, schema: dict[str, Any]) -> Iterator[Any]:
+    import jsonschema
+
     if validator.is_type(instance, "string") and not _compiled(pattern).search(instance):
         yield jsonschema.ValidationError(f"{instance!r} does not match {pattern!r}")
 
 
 @cache
 def _validator() -> jsonschema.protocols.Validator:
+    import jsonschema  # ~0.1 s to import: only an invalid file pays for the detailed walk
+
     # The detailed walk must agree with the fast (Rust, ECMA-262 regex) validator on every pattern.
     cls = jsonschema.validators.extend(jsonschema.Draft202012Validator, {"pattern": _ecma_pattern_keyword})
     return cls(_schema())
@@ -721,6 +727,20 @@ def _check(paths: list[Path], details: bool) -> tuple[dict[Path, model.Stack], l
 
 def stack_files(directory: Path) -> list[Path]:
     return sorted(p for p in directory.glob("Pulumi.*.y*ml") if STACK_FILE.match(p.name))
+
+
+def load_stacks(paths: list[Path]) -> tuple[dict[Path, model.Stack], list[Problem]]:
+    """Load several stacks of one folder with one check of the folder (not one per stack);
+    raise StackError with every problem of theirs if any has an error. Returns models and warnings."""
+    wanted = {p.resolve() for p in paths}
+    folders = {p.resolve().parent for p in paths}
+    siblings = [s for folder in folders for s in stack_files(folder) if s.resolve() not in wanted]
+    stacks, problems = check([*paths, *siblings])
+    mine = {display_name(p) for p in paths}
+    relevant = [p for p in problems if p.file in mine]
+    if any(p.severity == "error" for p in relevant) or any(path not in stacks for path in paths):
+        raise StackError(relevant)
+    return {path: stacks[path] for path in paths}, relevant
 
 
 def load_stack(path: Path) -> tuple[model.Stack, list[Problem]]:

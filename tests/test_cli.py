@@ -106,3 +106,22 @@ def test_an_unexpected_error_is_one_scrubbed_line_and_exit_70(monkeypatch: pytes
     monkeypatch.setenv("ALERTING_DEBUG", "1")
     debug = runner.invoke(app, ["render", "staging"])
     assert isinstance(debug.exception, RuntimeError)  # the traceback, on request
+
+
+@pytest.mark.parametrize("command", [["test-routes"], ["docs", "--check"]])
+def test_multi_stack_commands_read_each_stack_file_once(monkeypatch: pytest.MonkeyPatch, command: list[str]) -> None:
+    from components import stackfile
+
+    reads: list[str] = []
+    real_load = stackfile.load
+
+    def counting(path: Path, display: str | None = None) -> stackfile.Document:
+        reads.append(Path(path).name)
+        return real_load(path, display)
+
+    monkeypatch.setattr(stackfile, "load", counting)
+    result = runner.invoke(app, command)
+
+    assert result.exit_code == 0, result.output
+    stack_reads = sorted(name for name in reads if name.startswith("Pulumi."))
+    assert stack_reads == ["Pulumi.production.yaml", "Pulumi.staging.yaml"]  # not once per stack per stack

@@ -24,11 +24,11 @@ import json
 import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from jsonschema import Draft4Validator, ValidationError
-from referencing import Registry
-from referencing.jsonschema import DRAFT4
+if TYPE_CHECKING:  # jsonschema costs ~0.1 s to import; `source_types` (validate) does not need it
+    from jsonschema import Draft4Validator, ValidationError
+    from referencing import Registry
 
 __all__ = ["api_schema_names", "source_types", "validate_api_body", "validate_external_secret"]
 
@@ -98,11 +98,16 @@ def _openapi_document() -> dict[str, Any]:
 
 @functools.cache
 def _registry() -> Registry:
+    from referencing import Registry
+    from referencing.jsonschema import DRAFT4
+
     return Registry().with_resource(_OPENAPI_URI, DRAFT4.create_resource(_openapi_document()))
 
 
 @functools.cache
 def _api_validator(schema_name: str) -> Draft4Validator:
+    from jsonschema import Draft4Validator
+
     if schema_name not in _openapi_document()["components"]["schemas"]:
         raise ValueError(
             f"no vendored incident.io schema {schema_name!r}; "
@@ -114,6 +119,8 @@ def _api_validator(schema_name: str) -> Draft4Validator:
 
 @functools.cache
 def _eso_validator() -> Draft4Validator:
+    from jsonschema import Draft4Validator
+
     schema = _close_objects(_allow_nullable(_load(_ESO_FILE)))
     schema.pop("x-provenance", None)
     return Draft4Validator(schema)
