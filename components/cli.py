@@ -120,7 +120,8 @@ def dump(data: Any, fmt: Format) -> str:
         return yaml.safe_dump(data, sort_keys=True, allow_unicode=True, width=100)
     from components import jsontext
 
-    return jsontext.pretty(data)
+    # Compiled stacks hold text, whole numbers, booleans and null only (tests/test_compile.py).
+    return jsontext.pretty(data, floats_possible=False)
 
 
 @app.command("validate")

@@ -17,8 +17,10 @@ import orjson
 _OPTIONS = orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS
 
 
-def pretty(data: Any) -> str:
-    if not _has_float(data):
+def pretty(data: Any, *, floats_possible: bool = True) -> str:
+    """`floats_possible=False` skips the search for floats (a third of the time on a large
+    compiled stack): for data that holds none by construction, like `compile_stack`'s."""
+    if not (floats_possible and has_float(data)):
         try:
             return orjson.dumps(data, option=_OPTIONS).decode("utf-8") + "\n"
         except TypeError:  # orjson.JSONEncodeError: an integer beyond 64 bits
@@ -26,7 +28,8 @@ def pretty(data: Any) -> str:
     return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
-def _has_float(data: Any) -> bool:
+def has_float(data: Any) -> bool:
+    """Whether `data` holds a float anywhere (iteratively: no recursion limit)."""
     pending = [data]
     while pending:
         value = pending.pop()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from components import validate
+from components import jsontext, validate
 from components.compile import compile_stack
 from components.incidentio import references
 from components.model import Stack
@@ -147,3 +147,13 @@ def test_external_secret_and_alertmanager_wiring() -> None:
     }
     assert secret["protect"] is False
     assert compile_stack(load(STACKS["production"]))["aws"]["secrets"][0]["protect"] is True
+
+
+def test_compiled_stacks_hold_no_float_so_render_takes_the_fast_json_path() -> None:
+    paths = [*validate.stack_files(ROOT / "stacks"), *sorted((ROOT / "tests/data/stacks/valid").glob("Pulumi.*.yaml"))]
+    stacks, _ = validate.check(paths)
+    assert len(stacks) == len(paths)
+    for stack in stacks.values():
+        compiled = compile_stack(stack)
+        assert not jsontext.has_float(compiled)
+        assert jsontext.pretty(compiled, floats_possible=False) == jsontext.pretty(compiled)
