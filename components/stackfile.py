@@ -208,21 +208,26 @@ def _plain(value: str) -> Any:
 
 
 def _tagged(tag: str, value: str) -> Any:
-    """Construct a scalar of a known tag; ValueError (with the reason) when its text is not one."""
+    """Construct a scalar of a known tag; ValueError(what the tag wants) when its text is not one."""
     if tag == _MERGE_TAG:
         return _MERGE
     if tag == f"{_CORE}null" and value not in _NULLS:
-        raise ValueError("is not null (~, null or empty)")
+        raise ValueError("null (~, null or empty)")
     construct = _CONSTRUCTOR.yaml_constructors.get(tag)
     if construct is None:
         return value
     try:
         return construct(_CONSTRUCTOR, yaml.ScalarNode(tag, value))
     except (ValueError, KeyError, TypeError, ArithmeticError, yaml.YAMLError):
-        raise ValueError(f"does not read as {_TAG_WORDS.get(tag, tag)}") from None
+        raise ValueError(_TAG_WORDS.get(tag, _tag_name(tag))) from None
 
 
-_TAG_WORDS = {f"{_CORE}int": "a whole number", f"{_CORE}float": "a number", f"{_CORE}bool": "true or false"}
+_TAG_WORDS = {
+    f"{_CORE}int": "a whole number",
+    f"{_CORE}float": "a number",
+    f"{_CORE}bool": "true or false",
+    f"{_CORE}timestamp": "a date",
+}
 
 
 def _tag_name(tag: str) -> str:
@@ -395,8 +400,9 @@ class _Builder:
         try:
             value = (_plain(text) if event.implicit[0] else text) if tag is None else _tagged(tag, text)
         except ValueError as exc:
-            shown = f"{_tag_name(tag)} {text}" if tag else text
-            raise _Unreadable(f"{_short(shown)!r} {exc}") from None
+            if tag is None:  # an unquoted value YAML 1.1 resolves to a type it then cannot read
+                raise _Unreadable(f"{_short(text)!r} looks like {exc} to YAML but is not one; quote it") from None
+            raise _Unreadable(f"{_short(f'{_tag_name(tag)} {text}')!r} does not read as {exc}") from None
         kind_of = type(value)
         if kind_of is str or kind_of is int or kind_of is bool or value is None or value is _MERGE:
             return value
