@@ -3,6 +3,7 @@ functions; this is the only place where errors become messages and exit codes.""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 import sys
@@ -17,7 +18,7 @@ from rich.console import Console
 
 from components import validate
 from components.compile import compile_stack
-from components.errors import AlertingError, StackError, UsageError, install_log_scrubber, scrub
+from components.errors import AlertingError, Problem, StackError, UsageError, install_log_scrubber, scrub
 from components.model import Stack
 
 # Each command imports what only it uses (the plan tables, stack editing with ruamel.yaml, the JSON
@@ -115,6 +116,21 @@ class Format(StrEnum):
     yaml = "yaml"
 
 
+class Report(StrEnum):
+    text = "text"
+    json = "json"
+
+
+def problems_document(paths: list[Path], problems: list[Problem]) -> dict[str, Any]:
+    """`validate --format json`: the files checked and every problem, as data."""
+    return {
+        "files": [validate.display_name(p) for p in paths],
+        "problems": [dataclasses.asdict(p) for p in problems],
+        "errors": sum(p.severity == "error" for p in problems),
+        "warnings": sum(p.severity == "warning" for p in problems),
+    }
+
+
 def dump(data: Any, fmt: Format) -> str:
     if fmt is Format.yaml:
         return yaml.safe_dump(data, sort_keys=True, allow_unicode=True, width=100)
@@ -134,6 +150,10 @@ def validate_command(
     details: Annotated[
         bool, typer.Option("--details", help="Coverage warnings in full: every overlapping route, every name.")
     ] = False,
+    fmt: Annotated[
+        Report,
+        typer.Option("--format", "-f", help="text: one line per problem on stderr; json: one document on stdout."),
+    ] = Report.text,
 ) -> None:
     """Check stack files and report every problem as file:line:col: $.path: message."""
     paths = files or validate.stack_files(stacks_dir)
@@ -144,6 +164,13 @@ def validate_command(
         raise UsageError(f"no such file: {', '.join(map(str, missing))}")
     _, problems = validate.check(paths, details=details)
     errors = [p for p in problems if p.severity == "error"]
+    if fmt is Report.json:  # for CI and editors: the same problems, the same exit code
+        from components import jsontext
+
+        sys.stdout.write(jsontext.pretty(problems_document(paths, problems)))
+        if errors:
+            raise typer.Exit(StackError.exit_code)
+        return
     if errors:
         raise StackError(problems)
     for problem in problems:

@@ -125,3 +125,32 @@ def test_multi_stack_commands_read_each_stack_file_once(monkeypatch: pytest.Monk
     assert result.exit_code == 0, result.output
     stack_reads = sorted(name for name in reads if name.startswith("Pulumi."))
     assert stack_reads == ["Pulumi.production.yaml", "Pulumi.staging.yaml"]  # not once per stack per stack
+
+
+def test_validate_answers_in_json_with_the_same_problems_and_exit_code() -> None:
+    bad = "tests/data/stacks/invalid/Pulumi.several-problems.yaml"
+    text = runner.invoke(app, ["validate", bad])
+    result = runner.invoke(app, ["validate", bad, "--format", "json"])
+
+    assert result.exit_code == text.exit_code == 1
+    document = json.loads(result.stdout)
+    assert document["files"] == [bad] and document["errors"] == 3 and document["warnings"] == 0
+    assert document["problems"][0] == {
+        "file": bad,
+        "line": 3,
+        "column": 25,
+        "path": "$.environment",
+        "message": "unknown environment 'prod'; one of development, staging, production",
+        "severity": "error",
+    }
+    shown = [f"{p['file']}:{p['line']}:{p['column']}: {p['path']}: {p['message']}" for p in document["problems"]]
+    assert shown == text.stderr.splitlines()[:3]
+
+    valid = runner.invoke(app, ["validate", "--format", "json"])
+    assert valid.exit_code == 0
+    assert json.loads(valid.stdout) == {
+        "files": ["stacks/Pulumi.production.yaml", "stacks/Pulumi.staging.yaml"],
+        "problems": [],
+        "errors": 0,
+        "warnings": 0,
+    }
