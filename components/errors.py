@@ -73,8 +73,7 @@ def scrub(text: str) -> str:
     """`text` without any registered secret, URL user info or bearer token."""
     if "://" in text:
         text = _URL_USERINFO.sub(rf"\g<scheme>{REDACTED}@", text)
-    if "earer" in text:
-        text = _BEARER.sub(rf"\g<scheme>{REDACTED}", text)
+    text = _BEARER.sub(rf"\g<scheme>{REDACTED}", text)
     for secret in _secrets:
         if secret in text:
             text = text.replace(secret, REDACTED)

@@ -13,12 +13,12 @@ def test_scrub_removes_registered_secrets_url_user_info_and_bearer_tokens() -> N
     register_secret("canary-secret-one-9d81")
     text = (
         "key canary-secret-one-9d81 at https://robot:pa55@api.example.test/v2 "
-        "with Authorization: Bearer abc.def-123 and ftp://user@host/x"
+        "with Authorization: Bearer abc.def-123 and ftp://user@host/x; AUTHORIZATION: BEARER xyz.789"
     )
 
     assert scrub(text) == (
         "key [redacted] at https://[redacted]@api.example.test/v2 "
-        "with Authorization: Bearer [redacted] and ftp://[redacted]@host/x"
+        "with Authorization: Bearer [redacted] and ftp://[redacted]@host/x; AUTHORIZATION: BEARER [redacted]"
     )
 
 
