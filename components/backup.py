@@ -42,7 +42,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from components import jsontext
-from components.errors import AlertingError, NotFoundError, OperationError, UsageError
+from components.errors import REDACTED, AlertingError, NotFoundError, OperationError, UsageError
 from components.incidentio.client import IncidentIoClient, RetryPolicy
 from components.incidentio.normalise import (
     canonical_route,
@@ -74,7 +74,6 @@ __all__ = [
 DEFAULT_DIRECTORY = Path("backups/incident.io")
 SOURCES_DIR = "alert_sources"
 ROUTES_DIR = "alert_routes"
-REDACTED = "[redacted]"
 DEFAULT_WORKERS = 8
 # 100 below the documented 1,200/minute: room for a `pulumi up` using the same key at the same
 # time, and for requests that reach the server later than this process counted them.
