@@ -82,10 +82,15 @@ def display_path(path: PathKey) -> str:
     return out
 
 
+# Unicode categories a reader cannot see: control, format (zero-width, bidi), line/paragraph
+# separators, private-use and unassigned code points.
+INVISIBLE_CATEGORIES = frozenset(("Cc", "Cf", "Zl", "Zp", "Co", "Cn"))
+
+
 def _quoted(key: str) -> str:
     """A key as a JSON string, with invisible characters escaped too (a zero-width space shows)."""
-    text = json.dumps(key, ensure_ascii=False)
-    return "".join(f"\\u{ord(c):04x}" if unicodedata.category(c) in ("Cf", "Zl", "Zp", "Co", "Cn") else c for c in text)
+    text = json.dumps(key, ensure_ascii=False)  # escapes the control characters already
+    return "".join(f"\\u{ord(c):04x}" if unicodedata.category(c) in INVISIBLE_CATEGORIES else c for c in text)
 
 
 Mark = tuple[int, int]  # 1-based line, column

@@ -356,15 +356,10 @@ def _route_problems(
             )
 
 
-# Characters a reviewer cannot see: control, format (zero-width, bidi), line/paragraph separators,
-# private-use and unassigned code points.
-_INVISIBLE = frozenset(("Cc", "Cf", "Zl", "Zp", "Co", "Cn"))
-
-
 def _name_problems(doc: Document, path: PathKey, name: str, *, key: bool = False) -> Iterator[Problem]:
     """A name shown in incident.io must read as what it is: nothing hidden, no edge spaces."""
     for position, char in enumerate(name, 1):
-        if unicodedata.category(char) in _INVISIBLE:
+        if unicodedata.category(char) in stackfile.INVISIBLE_CATEGORIES:
             label = unicodedata.name(char, "a control character")
             code = f"U+{ord(char):04X}"
             yield doc.problem(path, f"contains an invisible character {code} ({label}) at position {position}", key=key)
