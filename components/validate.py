@@ -222,11 +222,17 @@ def _listing(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
-def semantic_problems(doc: Document, known_types: frozenset[str]) -> Iterator[Problem]:
-    config = _mapping(_mapping(doc.data).get(CFG))
+def _config(doc: Document) -> dict[str, Any]:
+    return _mapping(_mapping(doc.data).get(CFG))
 
+
+def _setting(doc: Document, name: str) -> Any:
+    return _config(doc).get(f"{stackfile.PROJECT}:{name}")
+
+
+def semantic_problems(doc: Document, known_types: frozenset[str]) -> Iterator[Problem]:
     def get(name: str) -> Any:
-        return config.get(f"{stackfile.PROJECT}:{name}")
+        return _setting(doc, name)
 
     environment = get("environment")
     if isinstance(environment, str) and environment not in model.KNOWN_ENVIRONMENTS:
@@ -436,12 +442,11 @@ def _binding_problems(doc: Document, routes: list[Any], sources: dict[str, Any])
 
 def _adoptions(doc: Document) -> Iterator[tuple[str, PathKey, str]]:
     """(adopted id, path of the `adopt` value, readable owner) for every source and route."""
-    config = _mapping(_mapping(doc.data).get(CFG))
-    for key, source in _mapping(config.get(f"{stackfile.PROJECT}:sources")).items():
+    for key, source in _mapping(_setting(doc, "sources")).items():
         adopt = _mapping(source).get("adopt")
         if isinstance(adopt, str):
             yield adopt, (*project_key("sources"), key, "adopt"), f"source {key!r}"
-    for index, route in enumerate(_listing(config.get(f"{stackfile.PROJECT}:routes"))):
+    for index, route in enumerate(_listing(_setting(doc, "routes"))):
         adopt = _mapping(route).get("adopt")
         if isinstance(adopt, str):
             yield adopt, (*project_key("routes"), index, "adopt"), f"route {_mapping(route).get('name')!r}"
@@ -481,14 +486,6 @@ def adoption_problems(docs: list[Document]) -> Iterator[Problem]:
     )
 
 
-def _config(doc: Document) -> dict[str, Any]:
-    return _mapping(_mapping(doc.data).get(CFG))
-
-
-def _setting(doc: Document, name: str) -> Any:
-    return _config(doc).get(f"{stackfile.PROJECT}:{name}")
-
-
 def _text_only(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
@@ -520,9 +517,9 @@ def guard_problems(docs: Mapping[str, Document]) -> Iterator[Problem]:
             )
         owner = f"stack {name!r} (environment {environment})"
         account, context = _text_only(guards.get("awsAccountId")), _text_only(guards.get("kubeContext"))
-        if isinstance(account, str):
+        if account is not None:
             accounts.setdefault(account, []).append((doc, (*project_key("guards"), "awsAccountId"), owner))
-        if isinstance(context, str):
+        if context is not None:
             contexts.setdefault(context, []).append((doc, (*project_key("guards"), "kubeContext"), owner))
         # Any shape may reach here (a file with other errors is still guarded): only text counts.
         region = _text_only(_config(doc).get("aws:region"))
@@ -743,10 +740,5 @@ def load_stack(path: Path) -> tuple[model.Stack, list[Problem]]:
 
     Returns the model and the warnings.
     """
-    siblings = [p for p in stack_files(path.parent) if p.resolve() != path.resolve()]
-    stacks, problems = check([path, *siblings])
-    mine = display_name(path)
-    relevant = [p for p in problems if p.file == mine]
-    if any(p.severity == "error" for p in relevant) or path not in stacks:
-        raise StackError(relevant)
-    return stacks[path], relevant
+    stacks, warnings = load_stacks([path])
+    return stacks[path], warnings
