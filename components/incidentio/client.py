@@ -315,41 +315,43 @@ class IncidentIoClient:
             return decoded
 
         envelope = _decode_envelope(response)
-        error = self._api_error(method, path, status, envelope)
+        error = _api_error(method, path, status, envelope)
         if status == 429:
             raise _Retryable(error, _retry_after(response, envelope), ambiguous=False)
         if status >= 500:
             raise _Retryable(error, None, ambiguous=True)
         raise error
 
-    def _api_error(self, method: str, path: str, status: int, envelope: dict) -> ApiError:
-        errors = []
-        for item in envelope.get("errors") or []:
-            if not isinstance(item, dict):
-                continue
-            source = item.get("source") if isinstance(item.get("source"), dict) else {}
-            errors.append(
-                FieldError(
-                    message=scrub_remote(str(item.get("message") or item.get("code") or "")),
-                    field=scrub_remote(str(source["field"])) if source.get("field") else None,
-                    code=scrub_remote(str(item["code"])) if item.get("code") else None,
-                )
+
+def _api_error(method: str, path: str, status: int, envelope: dict) -> ApiError:
+    """The typed error for an error envelope; every text the server wrote is scrubbed."""
+    errors = []
+    for item in envelope.get("errors") or []:
+        if not isinstance(item, dict):
+            continue
+        source = item.get("source") if isinstance(item.get("source"), dict) else {}
+        errors.append(
+            FieldError(
+                message=scrub_remote(str(item.get("message") or item.get("code") or "")),
+                field=scrub_remote(str(source["field"])) if source.get("field") else None,
+                code=scrub_remote(str(item["code"])) if item.get("code") else None,
             )
-        cls: type[ApiError] = {
-            401: AuthenticationError,
-            404: NotFoundError,
-            429: RateLimitedError,
-        }.get(status, ServerError if status >= 500 else RejectedError)
-        error_type = envelope.get("type")
-        request_id = envelope.get("request_id")
-        return cls(
-            method=method,
-            path=path,
-            status=status,
-            error_type=scrub_remote(error_type) if isinstance(error_type, str) else None,
-            request_id=scrub_remote(request_id) if isinstance(request_id, str) else None,
-            errors=errors,
         )
+    cls: type[ApiError] = {
+        401: AuthenticationError,
+        404: NotFoundError,
+        429: RateLimitedError,
+    }.get(status, ServerError if status >= 500 else RejectedError)
+    error_type = envelope.get("type")
+    request_id = envelope.get("request_id")
+    return cls(
+        method=method,
+        path=path,
+        status=status,
+        error_type=scrub_remote(error_type) if isinstance(error_type, str) else None,
+        request_id=scrub_remote(request_id) if isinstance(request_id, str) else None,
+        errors=errors,
+    )
 
 
 def _register_tokens(body: dict) -> None:
