@@ -61,16 +61,14 @@ def _overlap_warnings(
 
     count = len(matched)
     warned = matched[1:] if details else matched[1:LISTED]
-    everyone = ", ".join(repr(r.name) for r in matched) if details else ""
+    names = [listing(matched)] * len(warned)
+    if details:  # every name, once: on the first warning
+        names[0] = ", ".join(repr(r.name) for r in matched)
     problems = [
         doc.problem(
-            at(route),
-            f"{what} match {count} routes ({everyone if n == 0 and details else listing(matched)}):"
-            " each of them notifies",
-            key=True,
-            severity="warning",
+            at(route), f"{what} match {count} routes ({listed}): each of them notifies", key=True, severity="warning"
         )
-        for n, route in enumerate(warned)
+        for route, listed in zip(warned, names, strict=True)
     ]
     if not details and count > LISTED:
         problems.append(
