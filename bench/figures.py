@@ -39,6 +39,7 @@ from compile import stack_text  # noqa: E402
 
 from components import validate  # noqa: E402
 from components.compile import compile_stack  # noqa: E402
+from tests.support.stack_texts import overlapping_routes  # noqa: E402
 
 PYTHON = sys.executable
 GOALS = {
@@ -116,22 +117,11 @@ def linear(repeat: int, folder: Path) -> tuple[float, float]:
     return interleaved(_validate_compile(big), _validate_compile(small), repeat)
 
 
-def overlapping(routes: int) -> str:
-    """The staging stack with `routes` routes that all take severity=critical (declared in `emits`)."""
-    staging = (ROOT / "stacks" / "Pulumi.staging.yaml").read_text()
-    header, _, rest = staging.partition("  alerting:routes:\n")
-    tail = rest[rest.index("  alerting:kubernetes:") :]
-    body = "".join(
-        f"    - name: Overlap {i:05d}\n      sources: {{alertmanager: {{severity: critical}}}}\n" for i in range(routes)
-    )
-    return header + "  alerting:routes:\n" + body + tail
-
-
 def warnings(_: int, folder: Path) -> tuple[float, float]:
     sizes = []
     for routes in (4000, 1000):
         path = folder / f"Pulumi.staging-{routes}.yaml"
-        path.write_text(overlapping(routes))
+        path.write_text(overlapping_routes(routes))
         done = subprocess.run(
             [PYTHON, "-m", "components", "validate", str(path)], cwd=ROOT, capture_output=True, text=True, check=False
         )

@@ -2,7 +2,7 @@
 
     python bench/hostile.py [--repeat 5]
 
-Each file class of tests/support/hostile.py (alias bomb, 20 MB file, deep nesting, a 100 kB value,
+Each file class of tests/support/stack_texts.py (alias bomb, 20 MB file, deep nesting, a 100 kB value,
 1.2 million values) is written to a temporary folder and checked in-process with
 `validate.check`, as `validate`, `render`, `plan` and the Pulumi program do; the floor is the
 committed staging stack checked the same way. Prints the median of each and its ratio to the floor.
@@ -22,7 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from components import validate
-from tests.support.hostile import HOSTILE, STAGING
+from tests.support.stack_texts import HOSTILE, STAGING
 
 
 def seconds(path: Path, repeat: int) -> tuple[float, int]:

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from components import stackfile
 from components.cli import app
-from tests.support.hostile import HOSTILE, STAGING
+from tests.support.stack_texts import HOSTILE, STAGING
 
 ROOT = Path(__file__).resolve().parent.parent
 runner = CliRunner()

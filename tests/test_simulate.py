@@ -16,6 +16,7 @@ from components import simulate, validate
 from components.cli import app
 from components.model import Stack
 from components.simulate import Alert
+from tests.support.stack_texts import overlapping_routes
 
 ROOT = Path(__file__).resolve().parent.parent
 STACKS = ROOT / "stacks"
@@ -341,13 +342,8 @@ def test_new_commands_have_help(command: str) -> None:
 
 
 def _overlapping_stack(tmp_path: Path, routes: int) -> Path:
-    """The staging stack with `routes` routes that all take its declared severity=critical alerts."""
-    staging = (STACKS / "Pulumi.staging.yaml").read_text()
-    header, _, rest = staging.partition("  alerting:routes:\n")
-    route = "    - name: Overlap {}\n      sources: {{alertmanager: {{severity: critical}}}}\n"
-    body = "".join(route.format(i) for i in range(routes))
     path = tmp_path / "Pulumi.staging.yaml"
-    path.write_text(header + "  alerting:routes:\n" + body + rest[rest.index("  alerting:kubernetes:") :])
+    path.write_text(overlapping_routes(routes))
     return path
 
 

@@ -1,4 +1,5 @@
-"""Hostile stack files, one generator per class the loader bounds (tests and bench/hostile.py)."""
+"""Generated stack files, shared by the tests and the benchmarks: the hostile classes the loader
+bounds (`HOSTILE`, also bench/hostile.py) and stacks of many overlapping routes (bench/figures.py)."""
 
 from __future__ import annotations
 
@@ -40,3 +41,12 @@ HOSTILE: dict[str, tuple[Callable[[], str], str]] = {
     "100-kB-value": (long_value, "a value longer than 65,536 characters"),
     "1.2-million-values": (many_values, "more than 1,000,000 values"),
 }
+
+
+def overlapping_routes(routes: int) -> str:
+    """The staging stack with `routes` routes ("Overlap 0", …) that all take its declared
+    severity=critical alerts."""
+    header, _, rest = STAGING.partition("  alerting:routes:\n")
+    route = "    - name: Overlap {}\n      sources: {{alertmanager: {{severity: critical}}}}\n"
+    body = "".join(route.format(i) for i in range(routes))
+    return header + "  alerting:routes:\n" + body + rest[rest.index("  alerting:kubernetes:") :]
