@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -130,7 +129,9 @@ def test_no_command_or_error_path_prints_or_writes_a_secret(world: World) -> Non
 
     # Wrong key, a refused connection, credentials in the URL.
     assert world.run("backup", str(out / "b2"), env={"INCIDENT_IO_TOKEN": f"{CANARY_KEY}x"}).returncode == 2
-    closed = f"http://127.0.0.1:{_closed_port()}"
+    nobody = Emulator(CANARY_KEY)
+    closed = nobody.start()
+    nobody.stop()  # nothing listens there now
     assert world.run("backup", str(out / "b3"), env={"INCIDENT_IO_API_URL": closed}).returncode == 2
     with_password = emulator.base_url.replace("http://", f"http://robot:{CANARY_PASSWORD}@")
     assert world.run("backup", str(out / "b4"), env={"INCIDENT_IO_API_URL": with_password}).returncode == 2
@@ -156,9 +157,3 @@ def test_no_command_or_error_path_prints_or_writes_a_secret(world: World) -> Non
     found = written + transcript_leaks(world)
     leaking = [t[:1500] for t in world.transcripts if any(c in t for c in world.canaries)]
     assert found == [], "\n".join([*found, *leaking])
-
-
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
