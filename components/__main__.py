@@ -1,3 +1,4 @@
-from components.cli import app
+from components.cli import main
 
-app()
+raise SystemExit(main())
+

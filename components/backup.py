@@ -44,6 +44,7 @@ from rich.table import Table
 from components import jsontext
 from components.errors import REDACTED, AlertingError, NotFoundError, OperationError, UsageError
 from components.incidentio.client import IncidentIoClient, RetryPolicy
+from components.incidentio.defaults import BACKUP_DIRECTORY, DEFAULT_REQUESTS_PER_MINUTE, DEFAULT_WORKERS
 from components.incidentio.normalise import (
     canonical_route,
     canonical_source,
@@ -55,7 +56,6 @@ from components.incidentio.references import ALERT_SOURCE, PLACEHOLDER, ref, sub
 from components.stackedit import write_atomic
 
 __all__ = [
-    "DEFAULT_DIRECTORY",
     "BackupReport",
     "Organisation",
     "RateLimiter",
@@ -71,13 +71,8 @@ __all__ = [
     "restore",
 ]
 
-DEFAULT_DIRECTORY = Path("backups/incident.io")
 SOURCES_DIR = "alert_sources"
 ROUTES_DIR = "alert_routes"
-DEFAULT_WORKERS = 8
-# 100 below the documented 1,200/minute: room for a `pulumi up` using the same key at the same
-# time, and for requests that reach the server later than this process counted them.
-DEFAULT_REQUESTS_PER_MINUTE = 1_100
 WINDOW_SECONDS = 60.0
 
 # Bookkeeping that changes with every edit without being configuration: keeping it would make a
@@ -353,7 +348,7 @@ class BackupReport:
 
 def backup(
     client: IncidentIoClient,
-    directory: Path = DEFAULT_DIRECTORY,
+    directory: Path = BACKUP_DIRECTORY,
     *,
     workers: int = DEFAULT_WORKERS,
     reporter: Reporter = SILENT,
@@ -758,7 +753,7 @@ def print_restore_report(report: RestoreReport, console: Console) -> None:
 
 def restore(
     client: IncidentIoClient,
-    directory: Path = DEFAULT_DIRECTORY,
+    directory: Path = BACKUP_DIRECTORY,
     *,
     prune: bool = False,
     dry_run: bool = False,

@@ -1,86 +1,107 @@
 """The command line: `python -m components <command>`. Each command is a few lines over shared
-functions; this is the only place where errors become messages and exit codes."""
+functions; this is the only place where errors become messages and exit codes.
+
+Built on argparse, not typer: `validate` runs in pre-commit hooks, where start-up is most of its
+time, and typer (which builds its parameters through pydantic) cost ~0.15 s of a 0.33 s run here;
+argparse costs ~0.01 s (bench/figures.py, README "Speed"). For the same reason each command imports
+what only it uses: rich (tables, progress bars, prompts), ruamel.yaml (stack editing), the
+simulator, the HTTP client.
+"""
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
-import functools
 import os
 import sys
-from collections.abc import Callable
-from enum import StrEnum
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
-
-import typer
-import yaml
-from rich.console import Console
+from typing import TYPE_CHECKING, Any
 
 from components import validate
-from components.compile import compile_stack
 from components.errors import AlertingError, Problem, StackError, UsageError, install_log_scrubber, scrub
-from components.model import Stack
+from components.incidentio.defaults import BACKUP_DIRECTORY, DEFAULT_REQUESTS_PER_MINUTE, DEFAULT_WORKERS, MAX_WORKERS
 
-# Each command imports what only it uses (the plan tables, stack editing with ruamel.yaml, the JSON
-# writer): `validate` runs in pre-commit hooks, where start-up is most of its time.
+if TYPE_CHECKING:
+    from rich.console import Console
 
-app = typer.Typer(
-    help="Alert routing as code: incident.io sources and routes, their tokens and Alertmanager wiring.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
-# Piped output (golden files, `| less`) gets a wide, stable width instead of rich's 80 columns.
-stdout = Console(highlight=False, soft_wrap=False, width=None if sys.stdout.isatty() else 200)
-stderr = Console(stderr=True, highlight=False, soft_wrap=True)  # problems stay one grep-able line
+    from components.model import Stack
 
-F = TypeVar("F", bound=Callable[..., Any])
 STACKS_DIR = Path("stacks")
-StacksDir = Annotated[Path, typer.Option("--stacks-dir", help="Folder holding Pulumi.<stack>.yaml files.")]
-StackArg = Annotated[str, typer.Argument(help="Stack name (e.g. staging) or path to its stack file.")]
-
-
 # Exit code of an error this project did not anticipate (BSD's EX_SOFTWARE).
 INTERNAL_ERROR = 70
 DEBUG_ENV = "ALERTING_DEBUG"
 
 
-def edge(command: F) -> F:
-    """Turn this project's errors into a message on stderr and an exit code, never a traceback.
+# -- output ---------------------------------------------------------------------------------------
+
+
+def echo(text: str, *, err: bool = False) -> None:
+    """One line as it is (no markup, no wrapping): problems stay one grep-able line."""
+    (sys.stderr if err else sys.stdout).write(text + "\n")
+
+
+def console(*, err: bool = False) -> Console:
+    """A rich console for the commands that draw tables, progress bars or prompts."""
+    from rich.console import Console
+
+    if err:
+        return Console(stderr=True, highlight=False, soft_wrap=True)
+    # Piped output (golden files, `| less`) gets a wide, stable width instead of rich's 80 columns.
+    return Console(highlight=False, soft_wrap=False, width=None if sys.stdout.isatty() else 200)
+
+
+def write_json(data: Any) -> None:
+    from components import jsontext
+
+    sys.stdout.write(jsontext.pretty(data))
+
+
+# -- the edge -------------------------------------------------------------------------------------
+
+
+def run_command(command: Callable[..., int | None], arguments: dict[str, Any]) -> int:
+    """Run one command; turn this project's errors into a message on stderr and an exit code.
 
     Anything else is a bug: one scrubbed line naming it, exit 70, and the traceback only when
     ALERTING_DEBUG=1 asks for it."""
-
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        install_log_scrubber()
-        try:
-            return command(*args, **kwargs)
-        except StackError as exc:
-            for problem in exc.problems:
-                stderr.print(str(problem), markup=False)
-            errors = sum(p.severity == "error" for p in exc.problems)
-            stderr.print(f"{errors} error(s); nothing was changed.", markup=False)
-            raise typer.Exit(exc.exit_code) from None
-        except AlertingError as exc:
-            stderr.print(f"error: {exc}", markup=False)
-            raise typer.Exit(exc.exit_code) from None
-        except KeyboardInterrupt:
-            stderr.print("interrupted", markup=False)
-            raise typer.Exit(130) from None
-        except (typer.Exit, typer.Abort, typer.TyperException):
+    install_log_scrubber()
+    try:
+        return command(**arguments) or 0
+    except StackError as exc:
+        for problem in exc.problems:
+            echo(str(problem), err=True)
+        errors = sum(p.severity == "error" for p in exc.problems)
+        echo(f"{errors} error(s); nothing was changed.", err=True)
+        return exc.exit_code
+    except AlertingError as exc:
+        echo(f"error: {exc}", err=True)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        echo("interrupted", err=True)
+        return 130
+    except Exception as exc:
+        if os.environ.get(DEBUG_ENV) == "1":
             raise
-        except Exception as exc:
-            if os.environ.get(DEBUG_ENV) == "1":
-                raise
-            stderr.print(
-                f"internal error: {type(exc).__name__}: {scrub(str(exc))} — a bug in this tool, not in your stack;"
-                f" rerun with {DEBUG_ENV}=1 for the traceback",
-                markup=False,
-            )
-            raise typer.Exit(INTERNAL_ERROR) from None
+        echo(
+            f"internal error: {type(exc).__name__}: {scrub(str(exc))} — a bug in this tool, not in your stack;"
+            f" rerun with {DEBUG_ENV}=1 for the traceback",
+            err=True,
+        )
+        return INTERNAL_ERROR
 
-    return wrapper  # type: ignore[return-value]
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    arguments = vars(parser.parse_args(argv))
+    command = arguments.pop("command", None)
+    if command is None:  # no command: the overview, as `--help` gives it
+        parser.print_help(sys.stderr)
+        return 2
+    return run_command(command, arguments)
+
+
+# -- shared by the commands -----------------------------------------------------------------------
 
 
 def stack_path(stack: str, stacks_dir: Path = STACKS_DIR) -> Path:
@@ -107,18 +128,8 @@ def load_all(stacks: list[str], stacks_dir: Path = STACKS_DIR) -> list[Stack]:
     paths = [stack_path(stack, stacks_dir) for stack in stacks]
     models, warnings = validate.load_stacks(paths)
     for warning in warnings:
-        stderr.print(str(warning), markup=False)
+        echo(str(warning), err=True)
     return [models[path] for path in paths]
-
-
-class Format(StrEnum):
-    json = "json"
-    yaml = "yaml"
-
-
-class Report(StrEnum):
-    text = "text"
-    json = "json"
 
 
 def problems_document(paths: list[Path], problems: list[Problem]) -> dict[str, Any]:
@@ -131,8 +142,10 @@ def problems_document(paths: list[Path], problems: list[Problem]) -> dict[str, A
     }
 
 
-def dump(data: Any, fmt: Format) -> str:
-    if fmt is Format.yaml:
+def dump(data: Any, fmt: str) -> str:
+    if fmt == "yaml":
+        import yaml
+
         return yaml.safe_dump(data, sort_keys=True, allow_unicode=True, width=100)
     from components import jsontext
 
@@ -140,21 +153,10 @@ def dump(data: Any, fmt: Format) -> str:
     return jsontext.pretty(data, floats_possible=False)
 
 
-@app.command("validate")
-@edge
-def validate_command(
-    files: Annotated[
-        list[Path] | None, typer.Argument(help="Stack files to check (default: every stack in --stacks-dir).")
-    ] = None,
-    stacks_dir: StacksDir = STACKS_DIR,
-    details: Annotated[
-        bool, typer.Option("--details", help="Coverage warnings in full: every overlapping route, every name.")
-    ] = False,
-    fmt: Annotated[
-        Report,
-        typer.Option("--format", "-f", help="text: one line per problem on stderr; json: one document on stdout."),
-    ] = Report.text,
-) -> None:
+# -- the commands ---------------------------------------------------------------------------------
+
+
+def validate_command(files: list[Path], stacks_dir: Path, details: bool, fmt: str) -> int:
     """Check stack files and report every problem as file:line:col: $.path: message."""
     paths = files or validate.stack_files(stacks_dir)
     if not paths:
@@ -164,75 +166,44 @@ def validate_command(
         raise UsageError(f"no such file: {', '.join(map(str, missing))}")
     _, problems = validate.check(paths, details=details)
     errors = [p for p in problems if p.severity == "error"]
-    if fmt is Report.json:  # for CI and editors: the same problems, the same exit code
-        from components import jsontext
-
-        sys.stdout.write(jsontext.pretty(problems_document(paths, problems)))
-        if errors:
-            raise typer.Exit(StackError.exit_code)
-        return
+    if fmt == "json":  # for CI and editors: the same problems, the same exit code
+        write_json(problems_document(paths, problems))
+        return StackError.exit_code if errors else 0
     if errors:
         raise StackError(problems)
     for problem in problems:
-        stderr.print(str(problem), markup=False)
-    stdout.print(f"{len(paths)} stack file(s) valid", markup=False)
+        echo(str(problem), err=True)
+    echo(f"{len(paths)} stack file(s) valid")
+    return 0
 
 
-@app.command()
-@edge
-def render(
-    stack: StackArg,
-    fmt: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.json,
-    stacks_dir: StacksDir = STACKS_DIR,
-) -> None:
+def render_command(stack: str, fmt: str, stacks_dir: Path) -> None:
     """Print exactly what `pulumi up` of STACK would send: payloads, manifests, Alertmanager config."""
+    from components.compile import compile_stack
+
     sys.stdout.write(dump(compile_stack(load(stack, stacks_dir)), fmt))
 
 
-@app.command()
-@edge
-def plan(stack: StackArg, stacks_dir: StacksDir = STACKS_DIR) -> None:
+def plan_command(stack: str, stacks_dir: Path) -> None:
     """Show STACK as tables: routes (the runbook's table), sources and token delivery."""
-    from components.plan import print_plan
+    from components.report.plan import print_plan
 
-    print_plan(load(stack, stacks_dir), stdout)
+    print_plan(load(stack, stacks_dir), console())
 
 
-@app.command()
-@edge
-def sandbox(
-    port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (0 picks a free one).")] = 8080,
-    api_key: Annotated[
-        str, typer.Option("--api-key", envvar="INCIDENT_IO_TOKEN", help="Bearer key the sandbox accepts.")
-    ] = "sandbox-key",
-) -> None:
+def sandbox_command(port: int, api_key: str) -> None:
     """Serve a local incident.io API emulator on 127.0.0.1 until Ctrl-C (starts empty)."""
     from components.incidentio.emulator import run_sandbox
 
     run_sandbox(port, api_key)
 
 
-@app.command("route")
-@edge
 def route_command(
-    stack: StackArg,
-    source: Annotated[str, typer.Option("--source", help="Key of the source the alert comes from.")],
-    label: Annotated[
-        list[str] | None, typer.Option("--label", help="A label NAME=VALUE (repeat); leave one out to send it missing.")
-    ] = None,
-    title: Annotated[str | None, typer.Option("--title", help="The alert title, for routes that look at it.")] = None,
-    payload: Annotated[
-        Path | None,
-        typer.Option(
-            "--payload",
-            help="A JSON body exactly as the source receives it (Alertmanager: the webhook group, version 1 or 4;"
-            " each alert of it is routed). Replaces --label and --title.",
-        ),
-    ] = None,
-    stacks_dir: StacksDir = STACKS_DIR,
+    stack: str, source: str, label: list[str], title: str | None, payload: Path | None, stacks_dir: Path
 ) -> None:
     """Which routes an alert matches, whom it pages, which Slack channels get it; says when it is dropped."""
     from components import simulate
+    from components.report.routing import print_simulation
 
     if payload is not None and (label or title is not None):
         raise UsageError("--payload replaces --label and --title: give one or the other")
@@ -240,141 +211,267 @@ def route_command(
     if payload is not None:
         simulations = simulate.simulate_payload(loaded, source, simulate.load_payload(payload))
     else:
-        simulations = [simulate.simulate(loaded, simulate.Alert(source, simulate.parse_labels(label or []), title))]
+        simulations = [simulate.simulate(loaded, simulate.Alert(source, simulate.parse_labels(label), title))]
+    out = console()
     for simulation in simulations:
-        simulate.print_simulation(simulation, stdout)
+        print_simulation(simulation, out)
 
 
-@app.command("test-routes")
-@edge
-def test_routes_command(
-    stacks: Annotated[
-        list[str] | None, typer.Argument(help="Stacks to test (default: every stack; those without tests are listed).")
-    ] = None,
-    stacks_dir: StacksDir = STACKS_DIR,
-) -> None:
+def test_routes_command(stacks: list[str], stacks_dir: Path) -> int:
     """Run the routing tests in stacks/<stack>.routing-tests.yaml; exit 1 if any case fails."""
     from components import simulate
+    from components.report.routing import print_results
 
     names = stacks or [validate.stack_name(p) for p in validate.stack_files(stacks_dir)]
     results = simulate.run_routing_tests(load_all(names, stacks_dir), required=bool(stacks))
-    if simulate.print_results(results, stdout):
-        raise typer.Exit(1)
+    return 1 if print_results(results, console()) else 0
 
 
-@app.command("docs")
-@edge
-def docs_command(
-    output: Annotated[Path, typer.Option("--output", help="The Markdown file to write.")] = Path("docs/routing.md"),
-    check: Annotated[bool, typer.Option("--check", help="Write nothing; exit 1 if the file is stale.")] = False,
-    stacks_dir: StacksDir = STACKS_DIR,
-) -> None:
+def docs_command(output: Path, check: bool, stacks_dir: Path) -> int:
     """Generate docs/routing.md: per stack the routes table, declared alerts and a Mermaid diagram."""
     from components import docs
     from components.stackedit import write_atomic
 
     text = docs.render(load_all([validate.stack_name(p) for p in validate.stack_files(stacks_dir)], stacks_dir))
-    if check and docs.stale(output, text):
-        stderr.print(f"{output} is stale: run `python -m components docs` and commit it", markup=False)
-        raise typer.Exit(1)
-    if not check:
-        stdout.print(f"{output} {'written' if write_atomic(output, text) else 'already up to date'}", markup=False)
+    if check:
+        if docs.stale(output, text):
+            echo(f"{output} is stale: run `python -m components docs` and commit it", err=True)
+            return 1
+        return 0
+    echo(f"{output} {'written' if write_atomic(output, text) else 'already up to date'}")
+    return 0
 
 
-@app.command("promote")
-@edge
-def promote_command(
-    source: Annotated[str, typer.Argument(help="Stack whose routing policy is promoted (e.g. staging).")],
-    target: Annotated[str, typer.Argument(help="Stack that receives it (e.g. production).")],
-    write: Annotated[bool, typer.Option("--write", help="Apply it to TARGET's stack file (asks first).")] = False,
-    yes: Annotated[bool, typer.Option("--yes", help="With --write: do not ask (required without a terminal).")] = False,
-    allow_warnings: Annotated[
-        bool, typer.Option("--allow-warnings", help="With --write: accept new validation warnings.")
-    ] = False,
-    stacks_dir: StacksDir = STACKS_DIR,
-) -> None:
+def promote_command(source: str, target: str, write: bool, yes: bool, allow_warnings: bool, stacks_dir: Path) -> None:
     """Show what TARGET would gain or change to match SOURCE's routing policy; --write applies it."""
     from components import promote
     from components.stackedit import terminal_confirmation
 
     promotion = promote.prepare(*load_all([source, target], stacks_dir))
-    promote.print_promotion(promotion, stdout)
-    confirm = terminal_confirmation(stderr, yes=yes)
+    promote.print_promotion(promotion, console())
+    confirm = terminal_confirmation(console(err=True), yes=yes)
     if write and promote.write(promotion, allow_warnings=allow_warnings, confirm=confirm):
-        stdout.print(f"wrote {promotion.target.file}; next: pulumi preview -s {promotion.target.name}", markup=False)
+        echo(f"wrote {promotion.target.file}; next: pulumi preview -s {promotion.target.name}")
 
 
-BackupDir = Annotated[
-    Path, typer.Argument(metavar="DIR", help="Backup folder (alert_routes/ and alert_sources/ inside).")
-]
-Workers = Annotated[int, typer.Option("--workers", min=1, max=32, help="Requests in flight at once.")]
-MaxRate = Annotated[
-    int, typer.Option("--max-requests-per-minute", min=1, help="Ceiling for every request, retries included.")
-]
-
-
-@app.command("backup")
-@edge
-def backup_command(
-    directory: BackupDir = Path("backups/incident.io"),
-    workers: Workers = 8,
-    max_rate: MaxRate = 1100,
-) -> None:
+def backup_command(directory: Path, workers: int, max_rate: int) -> None:
     """Save every incident.io alert route and alert source as one JSON file each (tokens redacted)."""
     from components import backup
 
-    with backup.connect(max_rate) as client, backup.progress(stderr) as reporter:
+    with backup.connect(max_rate) as client, backup.progress(console(err=True)) as reporter:
         report = backup.backup(client, directory, workers=workers, reporter=reporter)
-    stdout.print(report.summary(), markup=False)
+    echo(report.summary())
     report.check()
 
 
-@app.command("restore")
-@edge
-def restore_command(
-    directory: BackupDir = Path("backups/incident.io"),
-    yes: Annotated[bool, typer.Option("--yes", help="Do not ask (required without a terminal).")] = False,
-    prune: Annotated[bool, typer.Option("--prune", help="Also delete live objects the backup does not hold.")] = False,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the differences; change nothing.")] = False,
-    workers: Workers = 8,
-    max_rate: MaxRate = 1100,
-) -> None:
+def restore_command(directory: Path, yes: bool, prune: bool, dry_run: bool, workers: int, max_rate: int) -> None:
     """Show how incident.io differs from a backup, ask, then make it match (creates; deletes only with --prune)."""
     from components import backup
     from components.stackedit import terminal_confirmation
 
+    err = console(err=True)
     with backup.connect(max_rate) as client:
-        confirm = terminal_confirmation(stderr, yes=yes)
+        confirm = terminal_confirmation(err, yes=yes)
         report = backup.restore(
-            client, directory, prune=prune, dry_run=dry_run, confirm=confirm, out=stdout, err=stderr, workers=workers
+            client, directory, prune=prune, dry_run=dry_run, confirm=confirm, out=console(), err=err, workers=workers
         )
     report.check()
 
 
-@app.command("import")
-@edge
 def import_command(
-    stack: StackArg,
-    write: Annotated[bool, typer.Option("--write", help="Merge into the stack file (comments kept).")] = False,
-    output: Annotated[Path | None, typer.Option("--output", help="Write the entries to this file, not stdout.")] = None,
-    match: Annotated[str | None, typer.Option("--match", help="Only routes whose name matches this regex.")] = None,
-    workers: Workers = 8,
-    max_rate: MaxRate = 1100,
-    stacks_dir: StacksDir = STACKS_DIR,
+    stack: str, write: bool, output: Path | None, match: str | None, workers: int, max_rate: int, stacks_dir: Path
 ) -> None:
     """Read the live incident.io organisation as STACK's entries (sources with `adopt` ids, routes)."""
     from components import backup, importer
     from components.stackedit import write_atomic
 
-    with backup.connect(max_rate) as client, backup.progress(stderr) as reporter:
+    err = console(err=True)
+    with backup.connect(max_rate) as client, backup.progress(err) as reporter:
         live = importer.read_live(client, workers=workers, reporter=reporter)
     imported = importer.prepare(live, importer.read_target(stack_path(stack, stacks_dir)), match=match)
-    importer.print_import(imported, stderr)
+    importer.print_import(imported, err)
     if write:
         done = importer.write(imported, live)
-        stdout.print(f"{imported.target.path} {'written' if done else 'already up to date'}", markup=False)
+        echo(f"{imported.target.path} {'written' if done else 'already up to date'}")
     if output is not None:
         write_atomic(output, imported.fragment)
     elif not write:
         sys.stdout.write(imported.fragment)
     imported.check()
+
+
+# -- the parser -----------------------------------------------------------------------------------
+
+
+def _bounded(low: int, high: int | None = None) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"{value} is not in {low}..{high}" if high else f"{value} is below {low}")
+        return value
+
+    parse.__name__ = "number"  # argparse names the type in its messages
+    return parse
+
+
+def _stack(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("stack", help="stack name (e.g. staging) or path to its stack file")
+
+
+def _stacks_dir(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--stacks-dir", type=Path, default=STACKS_DIR, help="folder holding Pulumi.<stack>.yaml files (default: stacks)"
+    )
+
+
+def _bulk(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--workers",
+        metavar="N",
+        type=_bounded(1, MAX_WORKERS),
+        default=DEFAULT_WORKERS,
+        help=f"requests in flight at once (1-{MAX_WORKERS}, default: {DEFAULT_WORKERS})",
+    )
+    parser.add_argument(
+        "--max-requests-per-minute",
+        dest="max_rate",
+        metavar="N",
+        type=_bounded(1),
+        default=DEFAULT_REQUESTS_PER_MINUTE,
+        help=f"ceiling for every request, retries included (default: {DEFAULT_REQUESTS_PER_MINUTE})",
+    )
+
+
+def _backup_dir(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "directory",
+        metavar="DIR",
+        type=Path,
+        nargs="?",
+        default=BACKUP_DIRECTORY,
+        help=f"backup folder, alert_routes/ and alert_sources/ inside (default: {BACKUP_DIRECTORY})",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m components",
+        description="Alert routing as code: incident.io sources and routes, their tokens and Alertmanager wiring.",
+    )
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    def command(name: str, function: Callable[..., int | None]) -> argparse.ArgumentParser:
+        summary = (function.__doc__ or "").strip()
+        sub = commands.add_parser(name, help=summary, description=summary)
+        sub.set_defaults(command=function)
+        return sub
+
+    sub = command("validate", validate_command)
+    sub.add_argument(
+        "files",
+        nargs="*",
+        type=Path,
+        metavar="FILE",
+        help="stack files to check (default: every stack in --stacks-dir)",
+    )
+    _stacks_dir(sub)
+    sub.add_argument(
+        "--details", action="store_true", help="coverage warnings in full: every overlapping route, every name"
+    )
+    sub.add_argument(
+        "--format",
+        "-f",
+        dest="fmt",
+        choices=("text", "json"),
+        default="text",
+        help="text: one line per problem on stderr; json: one document on stdout (default: text)",
+    )
+
+    sub = command("render", render_command)
+    _stack(sub)
+    sub.add_argument("--format", "-f", dest="fmt", choices=("json", "yaml"), default="json", help="(default: json)")
+    _stacks_dir(sub)
+
+    sub = command("plan", plan_command)
+    _stack(sub)
+    _stacks_dir(sub)
+
+    sub = command("sandbox", sandbox_command)
+    sub.add_argument(
+        "--port", type=_bounded(0, 65535), default=8080, help="port on 127.0.0.1, 0 picks a free one (default: 8080)"
+    )
+    sub.add_argument(
+        "--api-key",
+        default=os.environ.get("INCIDENT_IO_TOKEN", "sandbox-key"),
+        help="bearer key the sandbox accepts (default: $INCIDENT_IO_TOKEN, else sandbox-key)",
+    )
+
+    sub = command("route", route_command)
+    _stack(sub)
+    sub.add_argument("--source", required=True, help="key of the source the alert comes from")
+    sub.add_argument(
+        "--label",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a label (repeat); leave one out to send it missing",
+    )
+    sub.add_argument("--title", help="the alert title, for routes that look at it")
+    sub.add_argument(
+        "--payload",
+        type=Path,
+        metavar="FILE",
+        help="a JSON body exactly as the source receives it (Alertmanager: the webhook group, version 1 or 4;"
+        " each alert of it is routed); replaces --label and --title",
+    )
+    _stacks_dir(sub)
+
+    sub = command("test-routes", test_routes_command)
+    sub.add_argument(
+        "stacks",
+        nargs="*",
+        metavar="STACK",
+        help="stacks to test (default: every stack; those without tests are listed)",
+    )
+    _stacks_dir(sub)
+
+    sub = command("docs", docs_command)
+    sub.add_argument(
+        "--output",
+        type=Path,
+        default=Path("docs/routing.md"),
+        help="the Markdown file to write (default: docs/routing.md)",
+    )
+    sub.add_argument("--check", action="store_true", help="write nothing; exit 1 if the file is stale")
+    _stacks_dir(sub)
+
+    sub = command("promote", promote_command)
+    sub.add_argument("source", help="stack whose routing policy is promoted (e.g. staging)")
+    sub.add_argument("target", help="stack that receives it (e.g. production)")
+    sub.add_argument("--write", action="store_true", help="apply it to TARGET's stack file (asks first)")
+    sub.add_argument("--yes", action="store_true", help="with --write: do not ask (required without a terminal)")
+    sub.add_argument("--allow-warnings", action="store_true", help="with --write: accept new validation warnings")
+    _stacks_dir(sub)
+
+    sub = command("backup", backup_command)
+    _backup_dir(sub)
+    _bulk(sub)
+
+    sub = command("restore", restore_command)
+    _backup_dir(sub)
+    sub.add_argument("--yes", action="store_true", help="do not ask (required without a terminal)")
+    sub.add_argument("--prune", action="store_true", help="also delete live objects the backup does not hold")
+    sub.add_argument("--dry-run", action="store_true", help="show the differences; change nothing")
+    _bulk(sub)
+
+    sub = command("import", import_command)
+    _stack(sub)
+    sub.add_argument("--write", action="store_true", help="merge into the stack file (comments kept)")
+    sub.add_argument("--output", type=Path, help="write the entries to this file, not stdout")
+    sub.add_argument("--match", help="only routes whose name matches this regex")
+    _bulk(sub)
+    _stacks_dir(sub)
+    return parser

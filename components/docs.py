@@ -11,8 +11,8 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from components.coverage import emitted_alerts
+from components.describe import NONE, describe_groups, route_condition, route_sources
 from components.model import Stack
-from components.plan import NONE, describe_groups, route_condition, route_sources
 from components.simulate import describe_alert, simulate
 
 DOCS_PATH = Path("docs") / "routing.md"

@@ -39,9 +39,9 @@ from ruamel.yaml.comments import Comment, CommentedMap, CommentedSeq
 from components import stackedit, stackfile
 from components.compile import compile_stack
 from components.coverage import emitted_alerts
+from components.describe import NONE, describe_groups
 from components.errors import OperationError, Problem, StackError
 from components.model import TITLE, ConditionGroup, Grouping, Incident, Route, Stack
-from components.plan import NONE, describe_groups
 from components.simulate import describe_alert, describe_outcome, simulate
 
 ROUTES = f"{stackfile.PROJECT}:routes"

@@ -10,16 +10,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 from components import backup
-from components.cli import app
 from components.errors import OperationError, ServerError
 from components.incidentio.client import IncidentIoClient, RetryPolicy
 from components.incidentio.emulator import Emulator, Fault
+from tests.support.cli import invoke
 from tests.support.incidentio import API_KEY, Seeded, minimal_route
 
-runner = CliRunner()
 PATIENT = RetryPolicy(max_attempts=20, max_total_seconds=3600.0, base_delay=0.5, max_delay=4.0)
 
 
@@ -229,14 +227,14 @@ def test_backup_stays_under_the_api_rate_limit(
 def test_cli_backup(monkeypatch: pytest.MonkeyPatch, emulator: Emulator, org: Org, tmp_path: Path) -> None:
     monkeypatch.setenv("INCIDENT_IO_TOKEN", API_KEY)
     monkeypatch.setenv("INCIDENT_IO_API_URL", emulator.base_url)
-    result = runner.invoke(app, ["backup", str(tmp_path / "b")])
+    result = invoke(["backup", str(tmp_path / "b")])
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith("backed up 6 alert route(s) and 3 alert source(s)")
     assert result.stderr == ""  # no progress bar without a terminal
 
     # A 403 is not retried (a 5xx would be, with real sleeps: the module tests cover those).
     emulator.inject(Fault.server_error(100, status=403, path_prefix=f"/v2/alert_routes/{org.routes[1]}"))
-    result = runner.invoke(app, ["backup", str(tmp_path / "b")])
+    result = invoke(["backup", str(tmp_path / "b")])
     assert result.exit_code == 1
     assert "backup incomplete: 1 object(s) not backed up" in result.stderr
     assert f"alert route 'Route 001 – ünïcode' ({org.routes[1]})" in result.stderr

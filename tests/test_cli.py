@@ -8,12 +8,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from typer.testing import CliRunner
 
-from components.cli import app
+from tests.support.cli import invoke
 
 ROOT = Path(__file__).resolve().parent.parent
-runner = CliRunner()
 
 
 @pytest.fixture(autouse=True)
@@ -27,13 +25,13 @@ def _offline_from_repo_root(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_validate_committed_stacks() -> None:
-    result = runner.invoke(app, ["validate"])
+    result = invoke(["validate"])
     assert result.exit_code == 0, result.output
     assert "2 stack file(s) valid" in result.output
 
 
 def test_validate_reports_every_problem_and_exits_1_without_traceback() -> None:
-    result = runner.invoke(app, ["validate", "tests/data/stacks/invalid/Pulumi.several-problems.yaml"])
+    result = invoke(["validate", "tests/data/stacks/invalid/Pulumi.several-problems.yaml"])
     assert result.exit_code == 1
     lines = result.stderr.splitlines()
     assert lines == [
@@ -49,27 +47,27 @@ def test_validate_reports_every_problem_and_exits_1_without_traceback() -> None:
 
 
 def test_validate_prints_warnings_but_passes() -> None:
-    result = runner.invoke(app, ["validate", "tests/data/stacks/valid/Pulumi.full-featured.yaml"])
+    result = invoke(["validate", "tests/data/stacks/valid/Pulumi.full-featured.yaml"])
     assert result.exit_code == 0
     assert "warning: unknown source type 'tracer_io'" in result.stderr
 
 
 def test_unknown_stack_names_the_known_ones() -> None:
-    result = runner.invoke(app, ["plan", "prod"])
+    result = invoke(["plan", "prod"])
     assert result.exit_code == 2
     assert "no stack 'prod'" in result.stderr and "production, staging" in result.stderr
 
 
 @pytest.mark.parametrize("stack", ["staging", "production"])
 def test_plan_matches_the_golden_runbook_table(stack: str) -> None:
-    result = runner.invoke(app, ["plan", stack])
+    result = invoke(["plan", stack])
     assert result.exit_code == 0, result.output
     assert result.stdout == (ROOT / "tests" / "golden" / f"plan-{stack}.txt").read_text()
 
 
 def test_render_json_and_yaml_say_the_same() -> None:
-    as_json = runner.invoke(app, ["render", "production"])
-    as_yaml = runner.invoke(app, ["render", "production", "--format", "yaml"])
+    as_json = invoke(["render", "production"])
+    as_yaml = invoke(["render", "production", "--format", "yaml"])
     assert as_json.exit_code == as_yaml.exit_code == 0
     assert json.loads(as_json.stdout) == yaml.safe_load(as_yaml.stdout)
     assert json.loads(as_json.stdout)["stack"] == "production"
@@ -78,25 +76,47 @@ def test_render_json_and_yaml_say_the_same() -> None:
 def test_render_of_an_invalid_stack_fails_cleanly(tmp_path: Path) -> None:
     bad = tmp_path / "Pulumi.broken.yaml"
     bad.write_text("config:\n  aws:region: [\n")
-    result = runner.invoke(app, ["render", str(bad)])
+    result = invoke(["render", str(bad)])
     assert result.exit_code == 1
     assert result.stderr.startswith(f"{bad}:3:1: $: YAML syntax error")
     assert result.stdout == ""
 
 
-@pytest.mark.parametrize("command", ["validate", "render", "plan", "sandbox"])
-def test_every_command_has_help(command: str) -> None:
-    result = runner.invoke(app, [command, "--help"])
+COMMANDS = ["validate", "render", "plan", "sandbox", "route", "test-routes", "docs", "promote", "backup", "restore"]
+COMMANDS += ["import"]
+
+
+def test_the_overview_lists_every_command() -> None:
+    result = invoke(["--help"])
     assert result.exit_code == 0
-    assert "Usage" in result.output
+    listed = [line.split()[0] for line in result.stdout.splitlines() if line.startswith("    ") and line.split()]
+    assert [name for name in listed if name in COMMANDS] == COMMANDS
+    no_command = invoke([])
+    assert no_command.exit_code == 2 and "validate" in no_command.stderr
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_help(command: str) -> None:
+    result = invoke([command, "--help"])
+    assert result.exit_code == 0
+    assert result.stdout.startswith(f"usage: python -m components {command} ")
+    assert "--stacks-dir" in result.stdout or command in ("sandbox", "backup", "restore")
+
+
+def test_a_usage_error_names_the_option_and_exits_2() -> None:
+    result = invoke(["backup", "--workers", "99"])
+    assert result.exit_code == 2
+    assert "argument --workers: 99 is not in 1..32" in result.stderr
+    result = invoke(["render", "staging", "--format", "xml"])
+    assert result.exit_code == 2 and "invalid choice: 'xml'" in result.stderr
 
 
 def test_an_unexpected_error_is_one_scrubbed_line_and_exit_70(monkeypatch: pytest.MonkeyPatch) -> None:
     def broken(stack: object) -> None:
         raise RuntimeError("compiler bug near http://robot:hunter2-secret@example.test")
 
-    monkeypatch.setattr("components.cli.compile_stack", broken)
-    result = runner.invoke(app, ["render", "staging"])
+    monkeypatch.setattr("components.compile.compile_stack", broken)
+    result = invoke(["render", "staging"])
 
     assert result.exit_code == 70
     assert result.stderr.startswith("internal error: RuntimeError: compiler bug near http://[redacted]@example.test")
@@ -104,8 +124,8 @@ def test_an_unexpected_error_is_one_scrubbed_line_and_exit_70(monkeypatch: pytes
     assert "Traceback" not in result.output
 
     monkeypatch.setenv("ALERTING_DEBUG", "1")
-    debug = runner.invoke(app, ["render", "staging"])
-    assert isinstance(debug.exception, RuntimeError)  # the traceback, on request
+    with pytest.raises(RuntimeError, match="compiler bug"):  # the traceback, on request
+        invoke(["render", "staging"])
 
 
 @pytest.mark.parametrize("command", [["test-routes"], ["docs", "--check"]])
@@ -120,7 +140,7 @@ def test_multi_stack_commands_read_each_stack_file_once(monkeypatch: pytest.Monk
         return real_load(path, display)
 
     monkeypatch.setattr(stackfile, "load", counting)
-    result = runner.invoke(app, command)
+    result = invoke(command)
 
     assert result.exit_code == 0, result.output
     stack_reads = sorted(name for name in reads if name.startswith("Pulumi."))
@@ -129,8 +149,8 @@ def test_multi_stack_commands_read_each_stack_file_once(monkeypatch: pytest.Monk
 
 def test_validate_answers_in_json_with_the_same_problems_and_exit_code() -> None:
     bad = "tests/data/stacks/invalid/Pulumi.several-problems.yaml"
-    text = runner.invoke(app, ["validate", bad])
-    result = runner.invoke(app, ["validate", bad, "--format", "json"])
+    text = invoke(["validate", bad])
+    result = invoke(["validate", bad, "--format", "json"])
 
     assert result.exit_code == text.exit_code == 1
     document = json.loads(result.stdout)
@@ -146,7 +166,7 @@ def test_validate_answers_in_json_with_the_same_problems_and_exit_code() -> None
     shown = [f"{p['file']}:{p['line']}:{p['column']}: {p['path']}: {p['message']}" for p in document["problems"]]
     assert shown == text.stderr.splitlines()[:3]
 
-    valid = runner.invoke(app, ["validate", "--format", "json"])
+    valid = invoke(["validate", "--format", "json"])
     assert valid.exit_code == 0
     assert json.loads(valid.stdout) == {
         "files": ["stacks/Pulumi.production.yaml", "stacks/Pulumi.staging.yaml"],

@@ -6,16 +6,14 @@ import shutil
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 from components import docs, validate
-from components.cli import app
 from components.model import Stack
+from tests.support.cli import invoke
 
 ROOT = Path(__file__).resolve().parent.parent
 STACKS = ROOT / "stacks"
 COMMITTED = ROOT / "docs" / "routing.md"
-runner = CliRunner()
 
 
 @pytest.fixture(autouse=True)
@@ -34,7 +32,7 @@ def test_committed_routing_docs_are_fresh() -> None:
 
 
 def test_docs_check_passes_on_the_committed_tree() -> None:
-    result = runner.invoke(app, ["docs", "--check"])
+    result = invoke(["docs", "--check"])
     assert result.exit_code == 0, result.output
 
 
@@ -46,15 +44,15 @@ def test_docs_check_fails_when_a_stack_changes_and_docs_regenerates(tmp_path: Pa
     production = stacks / "Pulumi.production.yaml"
     production.write_text(production.read_text().replace("- name: Informational", "- name: FYI"))
     args = ["--stacks-dir", str(stacks), "--output", str(output)]
-    stale = runner.invoke(app, ["docs", "--check", *args])
+    stale = invoke(["docs", "--check", *args])
     assert stale.exit_code == 1
     assert "is stale: run `python -m components docs`" in stale.stderr
     assert output.read_text() == COMMITTED.read_text()  # --check writes nothing
-    written = runner.invoke(app, ["docs", *args])
+    written = invoke(["docs", *args])
     assert written.exit_code == 0 and "written" in written.stdout
     assert "| FYI | Axiom, Status Page Views | None | None | #alerts |" in output.read_text()
-    assert runner.invoke(app, ["docs", "--check", *args]).exit_code == 0
-    again = runner.invoke(app, ["docs", *args])
+    assert invoke(["docs", "--check", *args]).exit_code == 0
+    again = invoke(["docs", *args])
     assert "already up to date" in again.stdout
 
 

@@ -12,14 +12,12 @@ import socket
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 from components import stackfile
-from components.cli import app
+from tests.support.cli import invoke
 from tests.support.stack_texts import HOSTILE, STAGING
 
 ROOT = Path(__file__).resolve().parent.parent
-runner = CliRunner()
 LOCATED = re.compile(r"^(?P<file>[^:]+):(?P<line>\d+):(?P<column>\d+): \$[^:]*: ")
 
 
@@ -39,7 +37,7 @@ def test_a_hostile_file_is_refused_with_its_place_by_every_command(tmp_path: Pat
     path.write_text(make())
     args = {"validate": [str(path)], "route": [str(path), "--source", "alertmanager"]}.get(command, [str(path)])
 
-    result = runner.invoke(app, [command, *args])
+    result = invoke([command, *args])
 
     assert result.exit_code == 1, result.output[-2000:]
     first = result.stderr.splitlines()[0]
@@ -64,7 +62,7 @@ def test_a_file_that_is_not_utf8_names_the_line_and_column(tmp_path: Path) -> No
     path = tmp_path / "Pulumi.staging.yaml"
     path.write_bytes(STAGING.encode().replace(b"kubeContext: staging-eks", b"kubeContext: staging-\xff\xfeeks", 1))
 
-    result = runner.invoke(app, ["validate", str(path)])
+    result = invoke(["validate", str(path)])
 
     line, column = next(
         (n, text.index("staging-") + len("staging-") + 1)

@@ -21,7 +21,7 @@ from rich.console import Console
 from components import validate
 from components.compile import compile_stack
 from components.jsontext import has_float
-from components.plan import print_plan
+from components.report.plan import print_plan
 
 ROOT = Path(__file__).resolve().parent.parent
 COMMITTED = {name: (ROOT / "stacks" / f"Pulumi.{name}.yaml").read_text() for name in ("staging", "production")}

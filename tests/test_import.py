@@ -11,16 +11,15 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
-from typer.testing import CliRunner
 
 from components import importer, validate
-from components.cli import app
 from components.compile import compile_stack
 from components.errors import OperationError
 from components.incidentio.client import IncidentIoClient
 from components.incidentio.emulator import Emulator
 from components.incidentio.normalise import canonical_route
 from components.incidentio.references import ALERT_ATTRIBUTE, ESCALATION_PATH, substitute
+from tests.support.cli import invoke
 from tests.support.incidentio import (
     API_KEY,
     ROOT,
@@ -32,8 +31,6 @@ from tests.support.incidentio import (
     minimal_route,
     seed_stack,
 )
-
-runner = CliRunner()
 
 
 @pytest.fixture
@@ -374,24 +371,24 @@ def test_cli_import(
     monkeypatch.setenv("INCIDENT_IO_TOKEN", API_KEY)
     monkeypatch.setenv("INCIDENT_IO_API_URL", emulator.base_url)
     args = ["import", "production", "--stacks-dir", str(stacks)]
-    result = runner.invoke(app, args)
+    result = invoke(args)
     assert result.exit_code == 1
     config = yaml.safe_load(result.stdout)["config"]
     assert {r["name"] for r in config["alerting:routes"]} == EXPRESSIBLE
     assert "5 alert route(s) not imported" in result.stderr and "it is private" in result.stderr
     assert "alert route" in result.stderr and "Traceback" not in result.output
 
-    result = runner.invoke(app, [*args, "--output", str(stacks / "fragment.yaml")])
+    result = invoke([*args, "--output", str(stacks / "fragment.yaml")])
     assert result.exit_code == 1 and result.stdout == ""
     assert yaml.safe_load((stacks / "fragment.yaml").read_text()) == {"config": config}
 
-    result = runner.invoke(app, [*args, "--write", "--match", "^(Everything|Either|Operations)$"])
+    result = invoke([*args, "--write", "--match", "^(Everything|Either|Operations)$"])
     assert result.exit_code == 0, result.output
     assert result.stdout == f"{stacks / 'Pulumi.production.yaml'} written\n"
-    result = runner.invoke(app, [*args, "--write", "--match", "^(Everything|Either|Operations)$"])
+    result = invoke([*args, "--write", "--match", "^(Everything|Either|Operations)$"])
     assert result.stdout == f"{stacks / 'Pulumi.production.yaml'} already up to date\n"
-    assert runner.invoke(app, ["validate", "--stacks-dir", str(stacks)]).exit_code == 0
-    result = runner.invoke(app, [*args, "--match", "("])
+    assert invoke(["validate", "--stacks-dir", str(stacks)]).exit_code == 0
+    result = invoke([*args, "--match", "("])
     assert result.exit_code == 2 and "--match '(' is not a regular expression" in result.stderr
 
 
@@ -417,7 +414,7 @@ def test_secret_scan_no_key_or_token_in_any_file_output_or_request(
     outputs: list[str] = []
 
     def run(*args: str) -> None:
-        result = runner.invoke(app, list(args))
+        result = invoke(list(args))
         outputs.append(result.stdout + result.stderr)
         assert result.exit_code == 0, result.output
 

@@ -8,14 +8,14 @@ import socket
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner, Result
 
 from components import promote, stackedit, validate
-from components.cli import app
 from components.compile import compile_stack
 from components.errors import OperationError, StackError
 from components.model import Stack
 from components.promote import Action
+from tests.support import cli
+from tests.support.cli import Result
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE = ROOT / "tests" / "data" / "promote"
@@ -28,7 +28,6 @@ STAGING_IDS = (
     "C0PLACEHOLDERSTG",
     "C0PLACEHOLDERSBT",
 )
-runner = CliRunner()
 
 
 @pytest.fixture(autouse=True)
@@ -58,7 +57,7 @@ def promotion(folder: Path) -> promote.Promotion:
 
 
 def invoke(folder: Path, *args: str) -> Result:
-    return runner.invoke(app, ["promote", "staging", "production", "--stacks-dir", str(folder), *args])
+    return cli.invoke(["promote", "staging", "production", "--stacks-dir", str(folder), *args])
 
 
 def by_source_route(result: promote.Promotion) -> dict[str | None, promote.RoutePlan]:
@@ -329,6 +328,6 @@ def test_route_names_map_through_the_environment_word(name: str, mapped: str) ->
 
 
 def test_promote_has_help() -> None:
-    result = runner.invoke(app, ["promote", "--help"])
+    result = cli.invoke(["promote", "--help"])
     assert result.exit_code == 0
     assert "--write" in result.output and "--yes" in result.output and "--allow-warnings" in result.output

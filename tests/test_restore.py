@@ -15,18 +15,16 @@ from pathlib import Path
 
 import pytest
 from rich.console import Console
-from typer.testing import CliRunner
 
 from components import backup
 from components.backup import Organisation
-from components.cli import app
 from components.errors import OperationError
 from components.incidentio.client import IncidentIoClient, RetryPolicy
 from components.incidentio.emulator import Emulator, Fault
 from components.incidentio.normalise import canonical_route, canonical_source, route_payload_from_response
+from tests.support.cli import invoke
 from tests.support.incidentio import API_KEY, ROOT, Seeded, minimal_route
 
-runner = CliRunner()
 PATIENT = RetryPolicy(max_attempts=20, max_total_seconds=3600.0, base_delay=0.5, max_delay=4.0)
 
 
@@ -269,15 +267,15 @@ def test_cli_refuses_without_a_terminal_unless_yes(
     monkeypatch.setenv("INCIDENT_IO_API_URL", emulator.base_url)
     emulator.edit_route_out_of_band(org.routes[2], lambda r: r.update(enabled=False))
     emulator.reset_log()
-    result = runner.invoke(app, ["restore", str(saved)])
+    result = invoke(["restore", str(saved)])
     assert result.exit_code == 1
     assert "refusing to write without confirmation: no terminal to ask on; pass --yes" in result.stderr
     assert "Restore plan" in result.stdout and writes(emulator) == []
-    result = runner.invoke(app, ["restore", str(saved), "--dry-run"])
+    result = invoke(["restore", str(saved), "--dry-run"])
     assert result.exit_code == 0 and writes(emulator) == []
-    result = runner.invoke(app, ["restore", str(saved), "--yes"])
+    result = invoke(["restore", str(saved), "--yes"])
     assert result.exit_code == 0, result.output
     assert "restore: 0 created, 1 updated, 0 deleted" in result.stdout
     assert_live_matches(client, saved)
-    result = runner.invoke(app, ["restore", str(tmp := saved / "nowhere")])
+    result = invoke(["restore", str(tmp := saved / "nowhere")])
     assert result.exit_code == 2 and f"no backup in {tmp}" in result.stderr

@@ -10,18 +10,16 @@ from pathlib import Path
 
 import pytest
 import yaml
-from typer.testing import CliRunner
 
 from components import simulate, validate
-from components.cli import app
 from components.model import Stack
 from components.simulate import Alert
+from tests.support.cli import invoke
 from tests.support.stack_texts import overlapping_routes
 
 ROOT = Path(__file__).resolve().parent.parent
 STACKS = ROOT / "stacks"
 COVERAGE = ROOT / "tests" / "data" / "simulate" / "Pulumi.coverage.yaml"
-runner = CliRunner()
 
 # The runbook's routes table and the alerts it warns about, as (stack, source, labels) -> routes, pages.
 RUNBOOK = [
@@ -82,7 +80,7 @@ def test_staging_never_pages_whatever_the_alert() -> None:
 
 
 def test_route_command_answers_the_on_call_question() -> None:
-    result = runner.invoke(app, ["route", "production", "--source", "alertmanager", "--label", "severity=critical"])
+    result = invoke(["route", "production", "--source", "alertmanager", "--label", "severity=critical"])
     assert result.exit_code == 0, result.output
     out = result.stdout
     assert "Production Alerts" in out and "alertmanager: severity=critical" in out
@@ -92,7 +90,7 @@ def test_route_command_answers_the_on_call_question() -> None:
 
 
 def test_route_command_says_plainly_that_severity_info_is_dropped() -> None:
-    result = runner.invoke(app, ["route", "production", "--source", "alertmanager", "--label", "severity=info"])
+    result = invoke(["route", "production", "--source", "alertmanager", "--label", "severity=info"])
     assert result.exit_code == 0
     assert "DROPPED: no route matches this alert" in result.stdout
     assert "notifies nobody" in result.stdout
@@ -108,7 +106,7 @@ def test_route_command_routes_a_real_alertmanager_body_alert_by_alert(tmp_path: 
     body["alerts"].append(info)
     (tmp_path / "group.json").write_text(json.dumps(body))
     args = ["route", "production", "--source", "alertmanager", "--payload", str(tmp_path / "group.json")]
-    result = runner.invoke(app, args)
+    result = invoke(args)
     assert result.exit_code == 0, result.output
     first, second = result.stdout.split("Alert from ")[1:]
     assert "Attributes (the source's bindings): severity=critical" in first
@@ -118,23 +116,23 @@ def test_route_command_routes_a_real_alertmanager_body_alert_by_alert(tmp_path: 
 
 def test_route_payload_and_labels_exclude_each_other() -> None:
     args = ["route", "production", "--source", "alertmanager", "--label", "severity=critical"]
-    result = runner.invoke(app, [*args, "--payload", str(ROOT / "examples" / "alertmanager-critical.json")])
+    result = invoke([*args, "--payload", str(ROOT / "examples" / "alertmanager-critical.json")])
     assert result.exit_code == 2
     assert "--payload replaces --label and --title" in result.stderr
 
 
 def test_route_command_on_staging_says_it_never_pages() -> None:
-    result = runner.invoke(app, ["route", "staging", "--source", "checkly"])
+    result = invoke(["route", "staging", "--source", "checkly"])
     assert result.exit_code == 0
     assert "Staging Notifications" in result.stdout
     assert "Pages: nobody (stack staging never pages: policy.paging is false)" in result.stdout
 
 
 def test_route_command_rejects_unknown_source_and_bad_label() -> None:
-    unknown = runner.invoke(app, ["route", "production", "--source", "alertmanagr"])
+    unknown = invoke(["route", "production", "--source", "alertmanagr"])
     assert unknown.exit_code == 2
     assert "no source 'alertmanagr' (did you mean 'alertmanager'?)" in unknown.stderr
-    bad = runner.invoke(app, ["route", "production", "--source", "alertmanager", "--label", "severity"])
+    bad = invoke(["route", "production", "--source", "alertmanager", "--label", "severity"])
     assert bad.exit_code == 2
     assert "--label wants NAME=VALUE" in bad.stderr
     assert "Traceback" not in unknown.output + bad.output
@@ -143,7 +141,7 @@ def test_route_command_rejects_unknown_source_and_bad_label() -> None:
 def test_route_command_says_when_it_cannot_tell(tmp_path: Path) -> None:
     shutil.copy(COVERAGE, tmp_path / COVERAGE.name)
     args = ["route", "coverage", "--stacks-dir", str(tmp_path), "--source", "alertmanager", "--title", "Disk full"]
-    result = runner.invoke(app, args)
+    result = invoke(args)
     assert result.exit_code == 0
     assert "Title Based (CANNOT TELL)" in result.stdout
     assert "whether 'contains' ignores case is not documented" in result.stdout
@@ -157,7 +155,7 @@ def test_a_label_no_binding_extracts_is_not_an_attribute(tmp_path: Path) -> None
     unbound = re.sub(r"      attributes:.*\n        severity: \$\.labels\.severity\n", "", text)
     assert unbound != text
     (tmp_path / "Pulumi.production.yaml").write_text(unbound)
-    result = runner.invoke(app, ["validate", str(tmp_path / "Pulumi.production.yaml")])
+    result = invoke(["validate", str(tmp_path / "Pulumi.production.yaml")])
     assert result.exit_code == 1
     lines = [line for line in result.output.splitlines() if "does not bind attribute 'severity'" in line]
     assert len(lines) == 3  # Production Alerts, Production Warnings, Unrouted Alerts
@@ -188,7 +186,7 @@ def test_validate_warns_about_uncovered_overlapping_and_undecidable_declared_ale
 
 
 def test_validate_command_prints_coverage_warnings_and_still_passes() -> None:
-    result = runner.invoke(app, ["validate", str(COVERAGE.relative_to(ROOT))])
+    result = invoke(["validate", str(COVERAGE.relative_to(ROOT))])
     assert result.exit_code == 0
     assert "severity=info match no route: they are dropped" in result.stderr
 
@@ -214,7 +212,7 @@ def test_an_uncovered_declared_value_in_a_committed_stack_is_warned(tmp_path: Pa
 
 
 def test_committed_routing_tests_pass_for_every_stack() -> None:
-    result = runner.invoke(app, ["test-routes"])
+    result = invoke(["test-routes"])
     assert result.exit_code == 0, result.output
     assert re.fullmatch(r"\d+ passed, 0 failed", result.stdout.splitlines()[-1])
     assert "FAILED" not in result.stdout
@@ -268,7 +266,7 @@ def test_a_failing_routing_test_exits_1_with_a_pytest_like_summary(tmp_path: Pat
             ]
         },
     )
-    result = runner.invoke(app, ["test-routes", "production", "--stacks-dir", str(folder)])
+    result = invoke(["test-routes", "production", "--stacks-dir", str(folder)])
     assert result.exit_code == 1
     out = result.stdout
     assert "PASSED critical pages" in out
@@ -288,7 +286,7 @@ def test_a_routing_tests_file_with_mistakes_reports_each_at_its_line(tmp_path: P
             ]
         },
     )
-    result = runner.invoke(app, ["test-routes", "production", "--stacks-dir", str(folder)])
+    result = invoke(["test-routes", "production", "--stacks-dir", str(folder)])
     assert result.exit_code == 1
     file = folder / "production.routing-tests.yaml"
     assert (
@@ -318,7 +316,7 @@ def test_a_routing_test_that_cannot_be_simulated_fails(tmp_path: Path) -> None:
             }
         )
     )
-    result = runner.invoke(app, ["test-routes", "coverage", "--stacks-dir", str(tmp_path)])
+    result = invoke(["test-routes", "coverage", "--stacks-dir", str(tmp_path)])
     assert result.exit_code == 1
     assert "cannot tell whether route 'Title Based' matches: whether 'contains' ignores case" in result.stdout
     assert result.stdout.splitlines()[-1] == "0 passed, 1 failed"
@@ -326,19 +324,12 @@ def test_a_routing_test_that_cannot_be_simulated_fails(tmp_path: Path) -> None:
 
 def test_a_named_stack_without_routing_tests_is_a_usage_error(tmp_path: Path) -> None:
     shutil.copy(STACKS / "Pulumi.production.yaml", tmp_path)
-    named = runner.invoke(app, ["test-routes", "production", "--stacks-dir", str(tmp_path)])
+    named = invoke(["test-routes", "production", "--stacks-dir", str(tmp_path)])
     assert named.exit_code == 2
     assert "has no routing tests" in named.stderr
-    everything = runner.invoke(app, ["test-routes", "--stacks-dir", str(tmp_path)])
+    everything = invoke(["test-routes", "--stacks-dir", str(tmp_path)])
     assert everything.exit_code == 0
     assert "production" in everything.stdout and "no routing tests" in everything.stdout
-
-
-@pytest.mark.parametrize("command", ["route", "test-routes"])
-def test_new_commands_have_help(command: str) -> None:
-    result = runner.invoke(app, [command, "--help"])
-    assert result.exit_code == 0
-    assert "Usage" in result.output
 
 
 def _overlapping_stack(tmp_path: Path, routes: int) -> Path:
@@ -378,8 +369,8 @@ def test_overlap_warnings_grow_with_the_routes_not_their_square(tmp_path: Path) 
 
 def test_validate_details_flag_reaches_the_coverage_warnings(tmp_path: Path) -> None:
     path = _overlapping_stack(tmp_path, 7)
-    plain = runner.invoke(app, ["validate", str(path)])
-    detailed = runner.invoke(app, ["validate", str(path), "--details"])
+    plain = invoke(["validate", str(path)])
+    detailed = invoke(["validate", str(path), "--details"])
     assert plain.exit_code == detailed.exit_code == 0
     assert plain.stderr.count("each of them notifies") == 4 and "--details" in plain.stderr
     assert detailed.stderr.count("each of them notifies") == 6

@@ -46,6 +46,7 @@ from typing import Any, Literal
 from urllib.parse import parse_qsl, urlsplit
 
 from components import routing
+from components.incidentio.defaults import DOCUMENTED_REQUESTS_PER_MINUTE
 from components.incidentio.normalise import fill_route_defaults, fill_source_defaults
 from components.schemas import validate_api_body
 
@@ -507,7 +508,7 @@ class Emulator:
         http_date = formatdate(when, usegmt=True)
         rate_limit = {
             "name": "api_key",
-            "limit": self.rate_limit_per_minute or 1200,
+            "limit": self.rate_limit_per_minute or DOCUMENTED_REQUESTS_PER_MINUTE,
             "remaining": 0,
             "retry_after": http_date.replace("GMT", "UTC"),
         }
@@ -883,6 +884,7 @@ class Emulator:
         return {
             "alert_id": item.alert["id"],
             "alert_source_id": item.alert["alert_source_id"],
+            "deduplication_key": item.alert["deduplication_key"],
             "title": item.alert["title"],
             "payload": copy.deepcopy(item.payload),
             "attributes": {a["attribute"]["name"]: a["value"]["literal"] for a in item.alert["attributes"]},

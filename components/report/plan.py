@@ -1,4 +1,4 @@
-"""Human-readable views of a stack: the runbook's routes table, generated, plus token wiring."""
+"""`plan`: a stack as tables: the runbook's routes table, generated, plus token wiring."""
 
 from __future__ import annotations
 
@@ -6,50 +6,8 @@ from rich.console import Console
 from rich.table import Table
 
 from components.compile import aws_secret, delivered, receiver_name
-from components.model import ONE_OF, Condition, ConditionGroup, Route, Stack
-
-NONE = "None"
-
-_OPERATION_WORDS = {
-    "is_blank": "{attribute} missing",
-    "is_not_blank": "{attribute} set",
-    "is_set": "{attribute} set",
-    "is_not_set": "{attribute} missing",
-}
-
-
-def describe_condition(condition: Condition) -> str:
-    if condition.operation == ONE_OF:
-        if len(condition.values) == 1:
-            return f"{condition.attribute}={condition.values[0]}"
-        return f"{condition.attribute} in ({', '.join(condition.values)})"
-    template = _OPERATION_WORDS.get(condition.operation)
-    if template and not condition.values:
-        return template.format(attribute=condition.attribute)
-    values = ", ".join(condition.values)
-    return f"{condition.attribute} {condition.operation} {values}".rstrip()
-
-
-def describe_groups(groups: tuple[ConditionGroup, ...]) -> str:
-    return " or ".join(" and ".join(describe_condition(c) for c in group) for group in groups)
-
-
-def route_sources(stack: Stack, route: Route) -> str:
-    return ", ".join(stack.source(f.source).name for f in route.sources)
-
-
-def route_condition(stack: Stack, route: Route) -> str:
-    """`severity=critical (Alertmanager (Production) only)`, as the runbook writes it."""
-    parts = []
-    filtered = [f for f in route.sources if f.groups]
-    for f in filtered:
-        text = describe_groups(f.groups)
-        if len(route.sources) > 1:
-            text += f" ({stack.source(f.source).name} only)"
-        parts.append(text)
-    if route.when:
-        parts.append(f"all: {describe_groups(route.when)}")
-    return "; ".join(parts) or NONE
+from components.describe import NONE, route_condition, route_sources
+from components.model import Stack
 
 
 def routes_table(stack: Stack) -> Table:
