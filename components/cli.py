@@ -164,7 +164,7 @@ def validate_command(files: list[Path], stacks_dir: Path, details: bool, fmt: st
     missing = [p for p in paths if not p.is_file()]
     if missing:
         raise UsageError(f"no such file: {', '.join(map(str, missing))}")
-    _, problems = validate.check(paths, details=details)
+    _, problems = validate.check_in_folders(paths, details=details)
     errors = [p for p in problems if p.severity == "error"]
     if fmt == "json":  # for CI and editors: the same problems, the same exit code
         write_json(problems_document(paths, problems))

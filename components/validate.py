@@ -721,18 +721,25 @@ def stack_files(directory: Path) -> list[Path]:
     return sorted(p for p in directory.glob("Pulumi.*.y*ml") if STACK_FILE.match(p.name))
 
 
-def load_stacks(paths: list[Path]) -> tuple[dict[Path, model.Stack], list[Problem]]:
-    """Load several stacks of one folder with one check of the folder (not one per stack);
-    raise StackError with every problem of theirs if any has an error. Returns models and warnings."""
+def check_in_folders(paths: list[Path], *, details: bool = False) -> tuple[dict[Path, model.Stack], list[Problem]]:
+    """Check `paths` together with the other stacks of their folders, in one pass (the guards between
+    environments need the siblings); return the models of the valid ones among `paths` and their
+    problems only. `validate FILE` and every command that loads a stack check alike."""
     wanted = {p.resolve() for p in paths}
     folders = {p.resolve().parent for p in paths}
     siblings = [s for folder in folders for s in stack_files(folder) if s.resolve() not in wanted]
-    stacks, problems = check([*paths, *siblings])
+    stacks, problems = check([*paths, *siblings], details=details)
     mine = {display_name(p) for p in paths}
-    relevant = [p for p in problems if p.file in mine]
-    if any(p.severity == "error" for p in relevant) or any(path not in stacks for path in paths):
-        raise StackError(relevant)
-    return {path: stacks[path] for path in paths}, relevant
+    return {path: stacks[path] for path in paths if path in stacks}, [p for p in problems if p.file in mine]
+
+
+def load_stacks(paths: list[Path]) -> tuple[dict[Path, model.Stack], list[Problem]]:
+    """Load several stacks of one folder with one check of the folder (not one per stack);
+    raise StackError with every problem of theirs if any has an error. Returns models and warnings."""
+    stacks, problems = check_in_folders(paths)
+    if any(p.severity == "error" for p in problems) or len(stacks) < len(paths):
+        raise StackError(problems)
+    return stacks, problems
 
 
 def load_stack(path: Path) -> tuple[model.Stack, list[Problem]]:

@@ -30,20 +30,36 @@ def test_validate_committed_stacks() -> None:
     assert "2 stack file(s) valid" in result.output
 
 
-def test_validate_reports_every_problem_and_exits_1_without_traceback() -> None:
-    result = invoke(["validate", "tests/data/stacks/invalid/Pulumi.several-problems.yaml"])
+def alone(tmp_path: Path, example: str) -> str:
+    """An example stack file in a folder of its own: `validate FILE` also checks FILE's siblings."""
+    copy = tmp_path / Path(example).name
+    copy.write_text((ROOT / example).read_text())
+    return str(copy)
+
+
+def test_validate_reports_every_problem_and_exits_1_without_traceback(tmp_path: Path) -> None:
+    bad = alone(tmp_path, "tests/data/stacks/invalid/Pulumi.several-problems.yaml")
+    result = invoke(["validate", bad])
     assert result.exit_code == 1
     lines = result.stderr.splitlines()
     assert lines == [
-        "tests/data/stacks/invalid/Pulumi.several-problems.yaml:3:25: $.environment: unknown environment 'prod';"
-        " one of development, staging, production",
-        "tests/data/stacks/invalid/Pulumi.several-problems.yaml:8:13: $.policy.paging: expected true or false,"
-        " got str 'yes please'",
-        "tests/data/stacks/invalid/Pulumi.several-problems.yaml:32:9: $.routes[1].sources.planetscal: unknown source"
-        " 'planetscal' (did you mean 'planetscale'?)",
+        f"{bad}:3:25: $.environment: unknown environment 'prod'; one of development, staging, production",
+        f"{bad}:8:13: $.policy.paging: expected true or false, got str 'yes please'",
+        f"{bad}:32:9: $.routes[1].sources.planetscal: unknown source 'planetscal' (did you mean 'planetscale'?)",
         "3 error(s); nothing was changed.",
     ]
     assert "Traceback" not in result.output
+
+
+def test_validate_of_one_file_checks_it_against_its_siblings(tmp_path: Path) -> None:
+    """Pre-commit passes only the changed file: the guards between environments still see the rest."""
+    case = ROOT / "tests/data/stacks/guards/staging-uses-production-account"
+    for stack in case.iterdir():
+        (tmp_path / stack.name).write_text(stack.read_text())
+    result = invoke(["validate", str(tmp_path / "Pulumi.staging.yaml")])
+    assert result.exit_code == 1
+    assert "$.guards.awsAccountId: AWS account" in result.stderr and "also used by stack 'production'" in result.stderr
+    assert all(line.startswith(str(tmp_path / "Pulumi.staging.yaml")) for line in result.stderr.splitlines()[:-1])
 
 
 def test_validate_prints_warnings_but_passes() -> None:
@@ -147,8 +163,8 @@ def test_multi_stack_commands_read_each_stack_file_once(monkeypatch: pytest.Monk
     assert stack_reads == ["Pulumi.production.yaml", "Pulumi.staging.yaml"]  # not once per stack per stack
 
 
-def test_validate_answers_in_json_with_the_same_problems_and_exit_code() -> None:
-    bad = "tests/data/stacks/invalid/Pulumi.several-problems.yaml"
+def test_validate_answers_in_json_with_the_same_problems_and_exit_code(tmp_path: Path) -> None:
+    bad = alone(tmp_path, "tests/data/stacks/invalid/Pulumi.several-problems.yaml")
     text = invoke(["validate", bad])
     result = invoke(["validate", bad, "--format", "json"])
 
