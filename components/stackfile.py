@@ -22,7 +22,7 @@ import json
 import math
 import re
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -175,7 +175,7 @@ def parse(text: str, doc: Document) -> Document:
         doc.problems.append(Problem(doc.file, 1, 1, "$", _too_large()))
         return doc
     try:
-        doc.data = _Builder(doc).build(_events(text))
+        doc.data = _build(doc, text)
     except _Refused:
         doc.data = None
     except yaml.MarkedYAMLError as exc:
@@ -201,6 +201,12 @@ _NULLS = frozenset(("", "~", "null", "Null", "NULL"))
 _COLLECTION_TAGS = {yaml.MappingStartEvent: f"{_CORE}map", yaml.SequenceStartEvent: f"{_CORE}seq"}
 _NO_KEY, _SKIP, _COMPLEX_KEY = object(), object(), object()
 _STRUCTURE = (yaml.StreamStartEvent, yaml.StreamEndEvent, yaml.DocumentEndEvent)
+
+
+# Plain scalars already resolved to ordinary data (text, whole or finite numbers, booleans, null),
+# shared by every file of the process: a stack file repeats the same few hundred words.
+_RESOLVED: dict[str, Any] = {}
+_RESOLVED_MAX = 65_536
 
 
 @functools.lru_cache(maxsize=65536)
@@ -239,14 +245,11 @@ def _tag_name(tag: str) -> str:
     return f"!!{tag[len(_CORE):]}" if tag.startswith(_CORE) else tag
 
 
-def _events(text: str) -> Iterator[Any]:
-    """libyaml's events; one get_event() call each (yaml.parse also calls check_event per event)."""
+def _build(doc: Document, text: str) -> Any:
     loader = _Loader(text)
     try:
-        while (event := loader.get_event()) is not None:
-            yield event
-            if type(event) is yaml.StreamEndEvent:
-                return
+        # get_event() alone: yaml.parse would also call check_event() for every event.
+        return _Builder(doc).build(loader.get_event)
     finally:
         loader.dispose()
 
@@ -290,23 +293,104 @@ class _Builder:
         self.nodes = 0
         self.root: Any = {}
 
-    def build(self, events: Any) -> Any:
+    def build(self, next_event: Callable[[], Any]) -> Any:
+        """Build the data from the events. The common case (an untagged, unanchored scalar of
+        ordinary size inside a tracked mapping or list) is handled inline, because it is most of a
+        large file; everything else goes through `_node`, which knows every rule."""
         documents = 0
-        for event in events:
+        frames = self.frames
+        frame: _Frame | None = None  # frames[-1], kept in step with pushes and pops
+        resolved, doc = _RESOLVED, self.doc
+        scalar_event, mapping_end, sequence_end = yaml.ScalarEvent, yaml.MappingEndEvent, yaml.SequenceEndEvent
+        mapping_start, sequence_start = yaml.MappingStartEvent, yaml.SequenceStartEvent
+        no_key, skip, complex_key = _NO_KEY, _SKIP, _COMPLEX_KEY
+        while (event := next_event()) is not None:
             kind = type(event)
-            if kind is yaml.MappingEndEvent or kind is yaml.SequenceEndEvent:
-                frame = self.frames.pop()
-                if frame.anchor:
-                    self.anchors[frame.anchor] = frame.container
-                    self.weights[frame.anchor] = self.nodes - frame.start
+            if (
+                kind is scalar_event
+                and frame is not None
+                and frame.marks is not None
+                and event.tag is None
+                and event.anchor is None
+                and len(event.value) <= MAX_SCALAR_CHARS
+            ):
+                text = event.value
+                if event.implicit[0]:
+                    value = resolved.get(text, resolved)
+                    if value is resolved:  # not seen yet, or not plain data: the full rules
+                        self._count(event, 1)
+                        self._node(event, kind)
+                        continue
+                else:
+                    value = text
+                self.nodes += 1
+                if self.nodes > MAX_NODES:
+                    self._count(event, 0)
+                start = event.start_mark
+                container, key = frame.container, frame.key
+                if not frame.is_map:
+                    frame.marks.append((start.line + 1, start.column + 1))
+                    container.append(value)  # type: ignore[union-attr]
+                elif key is no_key:
+                    key = value if type(value) is str else str(value)
+                    if key in container:  # a duplicate: the full rules report it (it is counted)
+                        self._node(event, kind)
+                        continue
+                    frame.key = key
+                    frame.key_mark = (start.line + 1, start.column + 1)
+                elif key is skip or key is complex_key:
+                    self._place(frame, value)
+                else:
+                    frame.marks[key] = (frame.key_mark, (start.line + 1, start.column + 1))
+                    container[key] = value  # type: ignore[call-overload]
+                    frame.key = no_key
+            elif (
+                (kind is mapping_start or kind is sequence_start)
+                and frame is not None
+                and frame.marks is not None
+                and event.tag is None
+                and event.anchor is None
+                and len(frames) < MAX_DEPTH
+                and (not frame.is_map or (frame.key is not no_key and frame.key is not skip))
+                and frame.key is not complex_key
+            ):
+                self.nodes += 1
+                if self.nodes > MAX_NODES:
+                    self._count(event, 0)
+                start = event.start_mark
+                mark = (start.line + 1, start.column + 1)
+                child: dict[Any, Any] | list[Any] = {} if kind is mapping_start else []
+                parent_path: PathKey = frame.path  # type: ignore[assignment]  # tracked: marks is not None
+                if frame.is_map:
+                    key = frame.key
+                    frame.marks[key] = (frame.key_mark, mark)
+                    frame.container[key] = child  # type: ignore[call-overload]
+                    frame.key = no_key
+                    child_path: PathKey = (*parent_path, key)
+                else:
+                    child_path = (*parent_path, len(frame.container))
+                    frame.marks.append(mark)
+                    frame.container.append(child)  # type: ignore[union-attr]
+                frame = _Frame(child, child_path, None, doc)
+                frame.start = self.nodes
+                frames.append(frame)
+            elif kind is mapping_end or kind is sequence_end:
+                done = frames.pop()
+                if done.anchor:
+                    self.anchors[done.anchor] = done.container
+                    self.weights[done.anchor] = self.nodes - done.start
+                frame = frames[-1] if frames else None
             elif kind is yaml.DocumentStartEvent:
                 documents += 1
                 if documents > 1:
                     self._problem(event, (), "a stack file holds one YAML document; remove the second `---`")
                     break
+            elif kind is yaml.StreamEndEvent:
+                break
             elif kind not in _STRUCTURE:
                 self._count(event, self.weights.get(event.anchor, 1) if kind is yaml.AliasEvent else 1)
                 self._node(event, kind)
+                frame = frames[-1] if frames else None
         return self.root
 
     def _count(self, event: Any, nodes: int) -> None:
@@ -410,9 +494,13 @@ class _Builder:
             raise _Unreadable(f"{_short(f'{_tag_name(tag)} {text}')!r} does not read as {exc}") from None
         kind_of = type(value)
         if kind_of is str or kind_of is int or kind_of is bool or value is None or value is _MERGE:
+            if tag is None and event.implicit[0] and value is not _MERGE and len(_RESOLVED) < _RESOLVED_MAX:
+                _RESOLVED[text] = value
             return value
         if kind_of is float:
             if math.isfinite(value):
+                if tag is None and event.implicit[0] and len(_RESOLVED) < _RESOLVED_MAX:
+                    _RESOLVED[text] = value
                 return value
             raise _Unreadable(f"{_short(text)!r} is not a finite number (.inf and .nan are refused)")
         # YAML 1.1 reads unquoted dates and times as timestamps; a stack file never means one.
