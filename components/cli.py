@@ -80,6 +80,9 @@ def run_command(command: Callable[..., int | None], arguments: dict[str, Any]) -
     except KeyboardInterrupt:
         echo("interrupted", err=True)
         return 130
+    except BrokenPipeError:  # the reader left early (`| head`): not an error of ours, nothing to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the final flush finds no pipe
+        return 141  # 128 + SIGPIPE, as a shell reports a process the signal ended
     except Exception as exc:
         if os.environ.get(DEBUG_ENV) == "1":
             raise
@@ -142,15 +145,27 @@ def problems_document(paths: list[Path], problems: list[Problem]) -> dict[str, A
     }
 
 
-def dump(data: Any, fmt: str) -> str:
+def dump(data: Any, fmt: str) -> bytes:
     if fmt == "yaml":
         import yaml
 
-        return yaml.safe_dump(data, sort_keys=True, allow_unicode=True, width=100)
+        return yaml.safe_dump(data, sort_keys=True, allow_unicode=True, width=100).encode("utf-8")
     from components import jsontext
 
     # Compiled stacks hold text, whole numbers, booleans and null only (tests/test_compile.py).
-    return jsontext.pretty(data, floats_possible=False)
+    return jsontext.pretty_bytes(data, floats_possible=False)
+
+
+def write_bytes(data: bytes) -> None:
+    """UTF-8 output straight to stdout's bytes (where there is one; a test's StringIO has none)."""
+    buffer = getattr(sys.stdout, "buffer", None)
+    if buffer is None:
+        sys.stdout.write(data.decode("utf-8"))
+        return
+    sys.stdout.flush()
+    view = memoryview(data)
+    while view:  # a pipe may take part of it (then the next write says why it stopped)
+        view = view[buffer.write(view) :]
 
 
 # -- the commands ---------------------------------------------------------------------------------
@@ -181,7 +196,7 @@ def render_command(stack: str, fmt: str, stacks_dir: Path) -> None:
     """Print exactly what `pulumi up` of STACK would send: payloads, manifests, Alertmanager config."""
     from components.compile import compile_stack
 
-    sys.stdout.write(dump(compile_stack(load(stack, stacks_dir)), fmt))
+    write_bytes(dump(compile_stack(load(stack, stacks_dir)), fmt))
 
 
 def plan_command(stack: str, stacks_dir: Path) -> None:
@@ -245,10 +260,11 @@ def docs_command(output: Path, check: bool, stacks_dir: Path) -> int:
 def promote_command(source: str, target: str, write: bool, yes: bool, allow_warnings: bool, stacks_dir: Path) -> None:
     """Show what TARGET would gain or change to match SOURCE's routing policy; --write applies it."""
     from components import promote
+    from components.report.promote import print_promotion
     from components.stackedit import terminal_confirmation
 
     promotion = promote.prepare(*load_all([source, target], stacks_dir))
-    promote.print_promotion(promotion, console())
+    print_promotion(promotion, console())
     confirm = terminal_confirmation(console(err=True), yes=yes)
     if write and promote.write(promotion, allow_warnings=allow_warnings, confirm=confirm):
         echo(f"wrote {promotion.target.file}; next: pulumi preview -s {promotion.target.name}")
@@ -283,13 +299,14 @@ def import_command(
 ) -> None:
     """Read the live incident.io organisation as STACK's entries (sources with `adopt` ids, routes)."""
     from components import backup, importer
+    from components.report.importer import print_import
     from components.stackedit import write_atomic
 
     err = console(err=True)
     with backup.connect(max_rate) as client, backup.progress(err) as reporter:
         live = importer.read_live(client, workers=workers, reporter=reporter)
     imported = importer.prepare(live, importer.read_target(stack_path(stack, stacks_dir)), match=match)
-    importer.print_import(imported, err)
+    print_import(imported, err)
     if write:
         done = importer.write(imported, live)
         echo(f"{imported.target.path} {'written' if done else 'already up to date'}")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -190,3 +192,23 @@ def test_validate_answers_in_json_with_the_same_problems_and_exit_code(tmp_path:
         "errors": 0,
         "warnings": 0,
     }
+
+
+def test_a_reader_that_leaves_early_ends_render_quietly(tmp_path: Path) -> None:
+    """`render big | head`: exit 141 (SIGPIPE's), no "internal error", no traceback."""
+    from tests.support.stack_texts import overlapping_routes
+
+    stack = tmp_path / "Pulumi.staging.yaml"
+    stack.write_text(overlapping_routes(300))  # ~1 MB of JSON: far more than a pipe holds
+    process = subprocess.Popen(
+        [sys.executable, "-m", "components", "render", str(stack)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stdout is not None and process.stderr is not None
+    assert process.stdout.read(10) == b'{\n  "alert'
+    process.stdout.close()
+    assert process.wait(timeout=60) == 141
+    errors = process.stderr.read().decode()  # the stack's overlap warnings, and nothing else
+    assert "error" not in errors and "Traceback" not in errors and "warning" in errors
