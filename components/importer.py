@@ -30,9 +30,6 @@ from pathlib import Path
 from typing import Any
 
 import yaml as pyyaml
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString
@@ -748,25 +745,3 @@ def write(imported: Imported, live: Live) -> bool:
         )
     write_stack_file(target.path, target.text, text)
     return True
-
-
-# --- showing it --------------------------------------------------------------------------------
-
-
-def print_import(imported: Imported, console: Console) -> None:
-    """What was imported (as which entry), skipped and warned about; refusals come as the error."""
-    table = Table(title=f"incident.io -> {imported.target.path}", title_justify="left")
-    for column in ("Kind", "Name", "Id", "Entry"):
-        table.add_column(column, overflow="fold")
-    for key, entry in imported.sources.items():
-        table.add_row("alert source", escape(entry["name"]), imported.source_ids[key], f"sources.{escape(key)}")
-    for entry in imported.routes:
-        table.add_row("alert route", escape(entry["name"]), imported.route_ids[entry["name"]], "routes")
-    if imported.sources or imported.routes:
-        console.print(table)
-    else:
-        console.print(f"nothing to import into {imported.target.path}", markup=False)
-    for line in imported.skipped:
-        console.print(f"skipped {line}", markup=False)
-    for line in imported.warnings:
-        console.print(f"warning: {line}", markup=False)
