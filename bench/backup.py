@@ -25,7 +25,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import workload
 
 from components import backup
+from components.incidentio import bulk
 from components.incidentio.client import IncidentIoClient
+from components.incidentio.defaults import DEFAULT_WORKERS
 from components.incidentio.emulator import Emulator
 from components.incidentio.references import ALERT_ATTRIBUTE, ALERT_SOURCE, ESCALATION_PATH, substitute
 
@@ -45,7 +47,7 @@ def fill(emulator: Emulator, routes: int) -> None:
 
 
 def timed_backup(emulator: Emulator, directory: Path, workers: int) -> tuple[float, int]:
-    with backup.connect(api_key=API_KEY, base_url=emulator.base_url) as client:
+    with bulk.connect(api_key=API_KEY, base_url=emulator.base_url) as client:
         started = time.perf_counter()
         report = backup.backup(client, directory, workers=workers)
         elapsed = time.perf_counter() - started
@@ -64,7 +66,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10,100,1000", help="route counts, comma-separated")
     parser.add_argument("--latency", type=float, default=0.02, help="emulator latency per request, seconds")
-    parser.add_argument("--workers", type=int, default=backup.DEFAULT_WORKERS)
+    parser.add_argument("--workers", type=int, default=DEFAULT_WORKERS)
     args = parser.parse_args()
 
     header = (

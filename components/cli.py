@@ -273,8 +273,10 @@ def promote_command(source: str, target: str, write: bool, yes: bool, allow_warn
 def backup_command(directory: Path, workers: int, max_rate: int) -> None:
     """Save every incident.io alert route and alert source as one JSON file each (tokens redacted)."""
     from components import backup
+    from components.incidentio.bulk import connect
+    from components.report.progress import progress
 
-    with backup.connect(max_rate) as client, backup.progress(console(err=True)) as reporter:
+    with connect(max_rate) as client, progress(console(err=True)) as reporter:
         report = backup.backup(client, directory, workers=workers, reporter=reporter)
     echo(report.summary())
     report.check()
@@ -282,14 +284,17 @@ def backup_command(directory: Path, workers: int, max_rate: int) -> None:
 
 def restore_command(directory: Path, yes: bool, prune: bool, dry_run: bool, workers: int, max_rate: int) -> None:
     """Show how incident.io differs from a backup, ask, then make it match (creates; deletes only with --prune)."""
-    from components import backup
+    from components import restore
+    from components.incidentio.bulk import connect
+    from components.report.restore import ConsoleView
     from components.stackedit import terminal_confirmation
 
     err = console(err=True)
-    with backup.connect(max_rate) as client:
+    with connect(max_rate) as client:
         confirm = terminal_confirmation(err, yes=yes)
-        report = backup.restore(
-            client, directory, prune=prune, dry_run=dry_run, confirm=confirm, out=console(), err=err, workers=workers
+        view = ConsoleView(console(), err)
+        report = restore.restore(
+            client, directory, prune=prune, dry_run=dry_run, confirm=confirm, view=view, workers=workers
         )
     report.check()
 
@@ -298,12 +303,14 @@ def import_command(
     stack: str, write: bool, output: Path | None, match: str | None, workers: int, max_rate: int, stacks_dir: Path
 ) -> None:
     """Read the live incident.io organisation as STACK's entries (sources with `adopt` ids, routes)."""
-    from components import backup, importer
+    from components import importer
+    from components.incidentio.bulk import connect
     from components.report.importer import print_import
+    from components.report.progress import progress
     from components.stackedit import write_atomic
 
     err = console(err=True)
-    with backup.connect(max_rate) as client, backup.progress(err) as reporter:
+    with connect(max_rate) as client, progress(err) as reporter:
         live = importer.read_live(client, workers=workers, reporter=reporter)
     imported = importer.prepare(live, importer.read_target(stack_path(stack, stacks_dir)), match=match)
     print_import(imported, err)

@@ -35,10 +35,12 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
 from components import routing, stackfile, validate
-from components.backup import DEFAULT_WORKERS, SILENT, Organisation, Reporter, read_organisation, slug
+from components.backup import slug
 from components.compile import compile_stack
 from components.errors import OperationError, StackError, UsageError
+from components.incidentio.bulk import SILENT, Organisation, Reporter, read_organisation
 from components.incidentio.client import IncidentIoClient
+from components.incidentio.defaults import DEFAULT_WORKERS
 from components.incidentio.normalise import (
     canonical_route,
     canonical_source,

@@ -13,6 +13,7 @@ import pytest
 
 from components import backup
 from components.errors import OperationError, ServerError
+from components.incidentio import bulk
 from components.incidentio.client import IncidentIoClient, RetryPolicy
 from components.incidentio.emulator import Emulator, Fault
 from tests.support.cli import invoke
@@ -188,7 +189,7 @@ class FakeClock:
 
 def test_the_limiter_allows_at_most_n_per_window() -> None:
     clock = FakeClock()
-    limiter = backup.RateLimiter(10, clock=clock, sleep=clock.sleep)
+    limiter = bulk.RateLimiter(10, clock=clock, sleep=clock.sleep)
     times = []
     for _ in range(35):
         limiter.acquire()
@@ -214,7 +215,7 @@ def test_backup_stays_under_the_api_rate_limit(
         for i in range(60):
             seeder.create_alert_route(minimal_route(f"Route {i}", source))
     emulator.rate_limit_per_minute = 30  # the API's limit, scaled down; the run needs 63 requests
-    with backup.connect(
+    with bulk.connect(
         24, api_key=API_KEY, base_url=emulator.base_url, clock=clock, sleep=clock.sleep, retry=PATIENT
     ) as client:
         started = clock()

@@ -16,12 +16,13 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from components import backup
-from components.backup import Organisation
+from components import backup, restore
 from components.errors import OperationError
+from components.incidentio.bulk import Organisation, read_organisation
 from components.incidentio.client import IncidentIoClient, RetryPolicy
 from components.incidentio.emulator import Emulator, Fault
 from components.incidentio.normalise import canonical_route, canonical_source, route_payload_from_response
+from components.report.restore import ConsoleView
 from tests.support.cli import invoke
 from tests.support.incidentio import API_KEY, ROOT, Seeded, minimal_route
 
@@ -65,17 +66,17 @@ def by_name(org: Organisation) -> tuple[dict, dict]:
 
 
 def assert_live_matches(client: IncidentIoClient, directory: Path) -> None:
-    assert by_name(backup.read_organisation(client)) == by_name(backup.load_backup(directory))
+    assert by_name(read_organisation(client)) == by_name(backup.load_backup(directory))
 
 
 def writes(emulator: Emulator) -> list[tuple[str, str]]:
     return [(m, p) for m, p, _ in list(emulator.requests) if m in ("POST", "PUT", "DELETE")]
 
 
-def run_restore(client: IncidentIoClient, directory: Path, **options: object) -> tuple[backup.RestoreReport, str]:
+def run_restore(client: IncidentIoClient, directory: Path, **options: object) -> tuple[restore.RestoreReport, str]:
     out = Console(file=io.StringIO(), width=200)
     options.setdefault("confirm", lambda question: True)
-    report = backup.restore(client, directory, out=out, err=out, **options)  # type: ignore[arg-type]
+    report = restore.restore(client, directory, view=ConsoleView(out, out), **options)  # type: ignore[arg-type]
     return report, out.file.getvalue()  # type: ignore[attr-defined]
 
 
@@ -198,9 +199,9 @@ def test_changed_between_plan_and_apply_is_refused_not_overwritten(
     emulator: Emulator, client: IncidentIoClient, org: Org, saved: Path
 ) -> None:
     emulator.edit_route_out_of_band(org.routes[2], lambda r: r.update(enabled=False))
-    plan = backup.plan_restore(backup.load_backup(saved), backup.read_organisation(client))
+    plan = restore.plan_restore(backup.load_backup(saved), read_organisation(client))
     emulator.edit_route_out_of_band(org.routes[2], lambda r: r.update(name="Renamed meanwhile"))
-    report = backup.apply_restore(client, plan)
+    report = restore.apply_restore(client, plan)
     with pytest.raises(OperationError) as raised:
         report.check()
     assert "changed in incident.io since the plan was shown (name)" in raised.value.missing[0]
