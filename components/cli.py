@@ -261,7 +261,7 @@ def promote_command(source: str, target: str, write: bool, yes: bool, allow_warn
     """Show what TARGET would gain or change to match SOURCE's routing policy; --write applies it."""
     from components import promote
     from components.report.promote import print_promotion
-    from components.stackedit import terminal_confirmation
+    from components.report.prompt import terminal_confirmation
 
     promotion = promote.prepare(*load_all([source, target], stacks_dir))
     print_promotion(promotion, console())
@@ -286,8 +286,8 @@ def restore_command(directory: Path, yes: bool, prune: bool, dry_run: bool, work
     """Show how incident.io differs from a backup, ask, then make it match (creates; deletes only with --prune)."""
     from components import restore
     from components.incidentio.bulk import connect
+    from components.report.prompt import terminal_confirmation
     from components.report.restore import ConsoleView
-    from components.stackedit import terminal_confirmation
 
     err = console(err=True)
     with connect(max_rate) as client:

@@ -1,5 +1,6 @@
 """Changing files a person also edits: stack files with comments and layout kept, checked before
-they are replaced; every write atomic; a confirmation asked on the terminal (or refused without one).
+they are replaced; every write atomic (the confirmation before a write is the CLI's:
+`components.report.prompt`).
 
 Shared by `promote --write`, `import --write`, `backup` and `docs`.
 """
@@ -9,14 +10,10 @@ from __future__ import annotations
 import dataclasses
 import io
 import os
-import sys
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
-from rich.prompt import Confirm
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
@@ -114,16 +111,3 @@ def write_stack_file(path: Path, expected: str, text: str) -> None:
     if read(path) != expected:
         raise OperationError(f"{path} changed since it was read; nothing was written, run the command again")
     write_atomic(path, text)
-
-
-def terminal_confirmation(console: Console, *, yes: bool) -> Callable[[str], bool]:
-    """Ask on the terminal; with `yes`, do not ask; with no terminal and no `yes`, refuse."""
-
-    def confirm(question: str) -> bool:
-        if yes:
-            return True
-        if not sys.stdin.isatty():
-            raise OperationError("refusing to write without confirmation: no terminal to ask on; pass --yes")
-        return Confirm.ask(question, console=console, default=False)
-
-    return confirm
