@@ -199,11 +199,15 @@ def render_command(stack: str, fmt: str, stacks_dir: Path) -> None:
     write_bytes(dump(compile_stack(load(stack, stacks_dir)), fmt))
 
 
-def plan_command(stack: str, stacks_dir: Path) -> None:
+def plan_command(stack: str, fmt: str, stacks_dir: Path) -> None:
     """Show STACK as tables: routes (the runbook's table), sources and token delivery."""
-    from components.report.plan import print_plan
+    from components.report.plan import plan_document, print_plan
 
-    print_plan(load(stack, stacks_dir), console())
+    loaded = load(stack, stacks_dir)
+    if fmt == "json":
+        write_json(plan_document(loaded))
+    else:
+        print_plan(loaded, console())
 
 
 def sandbox_command(port: int, api_key: str) -> None:
@@ -214,11 +218,11 @@ def sandbox_command(port: int, api_key: str) -> None:
 
 
 def route_command(
-    stack: str, source: str, label: list[str], title: str | None, payload: Path | None, stacks_dir: Path
+    stack: str, source: str, label: list[str], title: str | None, payload: Path | None, fmt: str, stacks_dir: Path
 ) -> None:
     """Which routes an alert matches, whom it pages, which Slack channels get it; says when it is dropped."""
     from components import simulate
-    from components.report.routing import print_simulation
+    from components.report.routing import print_simulation, simulation_document
 
     if payload is not None and (label or title is not None):
         raise UsageError("--payload replaces --label and --title: give one or the other")
@@ -227,18 +231,25 @@ def route_command(
         simulations = simulate.simulate_payload(loaded, source, simulate.load_payload(payload))
     else:
         simulations = [simulate.simulate(loaded, simulate.Alert(source, simulate.parse_labels(label), title))]
+    if fmt == "json":  # one document per alert of the payload, in a list
+        write_json([simulation_document(simulation) for simulation in simulations])
+        return
     out = console()
     for simulation in simulations:
         print_simulation(simulation, out)
 
 
-def test_routes_command(stacks: list[str], stacks_dir: Path) -> int:
+def test_routes_command(stacks: list[str], fmt: str, stacks_dir: Path) -> int:
     """Run the routing tests in stacks/<stack>.routing-tests.yaml; exit 1 if any case fails."""
     from components import simulate
-    from components.report.routing import print_results
+    from components.report.routing import print_results, results_document
 
     names = stacks or [validate.stack_name(p) for p in validate.stack_files(stacks_dir)]
     results = simulate.run_routing_tests(load_all(names, stacks_dir), required=bool(stacks))
+    if fmt == "json":
+        document = results_document(results)
+        write_json(document)
+        return 1 if document["failed"] else 0
     return 1 if print_results(results, console()) else 0
 
 
@@ -257,13 +268,20 @@ def docs_command(output: Path, check: bool, stacks_dir: Path) -> int:
     return 0
 
 
-def promote_command(source: str, target: str, write: bool, yes: bool, allow_warnings: bool, stacks_dir: Path) -> None:
+def promote_command(
+    source: str, target: str, write: bool, yes: bool, allow_warnings: bool, fmt: str, stacks_dir: Path
+) -> None:
     """Show what TARGET would gain or change to match SOURCE's routing policy; --write applies it."""
     from components import promote
-    from components.report.promote import print_promotion
+    from components.report.promote import print_promotion, promotion_document
     from components.report.prompt import terminal_confirmation
 
+    if fmt == "json" and write:
+        raise UsageError("--format json shows a promotion; --write applies one: give one or the other")
     promotion = promote.prepare(*load_all([source, target], stacks_dir))
+    if fmt == "json":
+        write_json(promotion_document(promotion))
+        return
     print_promotion(promotion, console())
     confirm = terminal_confirmation(console(err=True), yes=yes)
     if write and promote.write(promotion, allow_warnings=allow_warnings, confirm=confirm):
@@ -369,6 +387,17 @@ def _bulk(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _report_format(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--format",
+        "-f",
+        dest="fmt",
+        choices=("text", "json"),
+        default="text",
+        help="text: for people; json: one document on stdout, for CI and editors (default: text)",
+    )
+
+
 def _backup_dir(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "directory",
@@ -421,6 +450,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub = command("plan", plan_command)
     _stack(sub)
+    _report_format(sub)
     _stacks_dir(sub)
 
     sub = command("sandbox", sandbox_command)
@@ -451,6 +481,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="a JSON body exactly as the source receives it (Alertmanager: the webhook group, version 1 or 4;"
         " each alert of it is routed); replaces --label and --title",
     )
+    _report_format(sub)
     _stacks_dir(sub)
 
     sub = command("test-routes", test_routes_command)
@@ -460,6 +491,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="STACK",
         help="stacks to test (default: every stack; those without tests are listed)",
     )
+    _report_format(sub)
     _stacks_dir(sub)
 
     sub = command("docs", docs_command)
@@ -478,6 +510,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--write", action="store_true", help="apply it to TARGET's stack file (asks first)")
     sub.add_argument("--yes", action="store_true", help="with --write: do not ask (required without a terminal)")
     sub.add_argument("--allow-warnings", action="store_true", help="with --write: accept new validation warnings")
+    _report_format(sub)
     _stacks_dir(sub)
 
     sub = command("backup", backup_command)

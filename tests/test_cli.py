@@ -212,3 +212,46 @@ def test_a_reader_that_leaves_early_ends_render_quietly(tmp_path: Path) -> None:
     assert process.wait(timeout=60) == 141
     errors = process.stderr.read().decode()  # the stack's overlap warnings, and nothing else
     assert "error" not in errors and "Traceback" not in errors and "warning" in errors
+
+
+def test_plan_answers_in_json_with_the_tables_facts() -> None:
+    text, result = invoke(["plan", "staging"]), invoke(["plan", "staging", "--format", "json"])
+    assert result.exit_code == text.exit_code == 0
+    document = json.loads(result.stdout)
+    stack = yaml.safe_load((ROOT / "stacks" / "Pulumi.staging.yaml").read_text())["config"]
+    assert [r["name"] for r in document["routes"]] == [r["name"] for r in stack["alerting:routes"]]
+    assert all(route["name"] in text.stdout for route in document["routes"])
+    assert {s["key"] for s in document["sources"]} == set(stack["alerting:sources"])
+    assert [d["aws_secret"] for d in document["delivery"]] == ["unkey/alertmanager-incident-io"]
+    assert "unkey/alertmanager-incident-io" in text.stdout
+
+
+def test_route_answers_in_json_one_document_per_alert() -> None:
+    args = ["route", "production", "--source", "alertmanager", "--label", "severity=critical"]
+    [document] = json.loads(invoke([*args, "--format", "json"]).stdout)
+    assert [r["name"] for r in document["routes"]] == ["Production Alerts"]
+    assert document["pages"] == ["Engineering On-Call"] and document["dropped"] is False
+    dropped = json.loads(invoke([*args[:-1], "severity=info", "-f", "json"]).stdout)
+    assert dropped[0]["dropped"] is True and dropped[0]["routes"] == []
+    payload = ["--payload", "examples/alertmanager-critical.json", "-f", "json"]
+    assert len(json.loads(invoke([*args[:4], *payload]).stdout)) >= 1
+
+
+def test_test_routes_answers_in_json_with_the_same_verdict() -> None:
+    text, result = invoke(["test-routes"]), invoke(["test-routes", "--format", "json"])
+    assert result.exit_code == text.exit_code == 0
+    document = json.loads(result.stdout)
+    assert f"{document['passed']} passed, {document['failed']} failed" in text.stdout
+    assert document["passed"] > 0 and all(case["passed"] for cases in document["files"].values() for case in cases)
+
+
+def test_promote_answers_in_json_and_refuses_it_with_write() -> None:
+    promotion = ["promote", "staging", "production"]
+    text, result = invoke(promotion), invoke([*promotion, "-f", "json"])
+    assert result.exit_code == text.exit_code == 0
+    document = json.loads(result.stdout)
+    added = sum(route["action"] == "add" for route in document["routes"])
+    assert f"{added} to add" in text.stdout and document["changed"] is True
+    assert all({"file", "line", "column", "path", "message"} <= set(w) for w in document["new_warnings"])
+    refused = invoke(["promote", "staging", "production", "--write", "-f", "json"])
+    assert refused.exit_code == 2 and "--format json shows a promotion" in refused.stderr

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.console import Console
 from rich.table import Table
 
@@ -61,3 +63,46 @@ def print_plan(stack: Stack, console: Console) -> None:
     console.print(sources_table(stack))
     if delivered(stack):
         console.print(delivery_table(stack))
+
+
+def plan_document(stack: Stack) -> dict[str, Any]:
+    """`plan --format json`: the same three tables as data (names as the stack writes them)."""
+    kube = stack.kubernetes
+    delivery = []
+    for source in delivered(stack):
+        assert source.delivery
+        secret = aws_secret(source, stack)
+        delivery.append(
+            {
+                "source": source.key,
+                "aws_secret": secret["name"],
+                "protected": secret["protect"],
+                "kubernetes_secret": f"{kube.namespace}/{source.delivery.kubernetes_secret}",
+                "secret_store": f"{kube.secret_store_kind}/{kube.secret_store_name}",
+                "refresh_interval": kube.refresh_interval,
+                "alertmanager_receiver": receiver_name(source) if source.type == "alertmanager" else None,
+            }
+        )
+    return {
+        "stack": stack.name,
+        "environment": stack.environment,
+        "aws_account_id": stack.aws_account_id,
+        "aws_region": stack.aws_region,
+        "kube_context": stack.kube_context,
+        "routes": [
+            {
+                "name": route.name,
+                "enabled": route.enabled,
+                "sources": [f.source for f in route.sources],
+                "condition": None if (text := route_condition(stack, route)) == NONE else text,
+                "escalate": list(route.escalate),
+                "slack": list(route.slack),
+            }
+            for route in stack.routes
+        ],
+        "sources": [
+            {"key": source.key, "name": source.name, "type": source.type, "adopt": source.adopt}
+            for source in stack.sources
+        ],
+        "delivery": delivery,
+    }

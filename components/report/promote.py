@@ -3,6 +3,9 @@ for the declared alerts, and whether the result can be written."""
 
 from __future__ import annotations
 
+import dataclasses
+from typing import Any
+
 from rich.console import Console
 from rich.table import Table
 
@@ -89,3 +92,36 @@ def print_promotion(promotion: Promotion, console: Console) -> None:
             " shows exactly the routes above as changed.",
             markup=False,
         )
+
+
+def promotion_document(promotion: Promotion) -> dict[str, Any]:
+    """`promote --format json` (without --write): the correspondence, the changes, the outcome."""
+    source, target = promotion.source, promotion.target
+    return {
+        "source": source.name,
+        "target": target.name,
+        "target_file": str(target.file),
+        "routes": [
+            {
+                "source_route": plan.source_route,
+                "target_route": plan.target_route,
+                "matched_by": plan.matched_by,
+                "action": str(plan.action),
+                "escalation": plan.escalation,
+                "changes": [
+                    {"field": change.field, "now": change.before, "after": change.after} for change in plan.changes
+                ],
+                "blocked_because": list(plan.reasons),
+                "notes": list(plan.notes),
+            }
+            for plan in promotion.routes
+        ],
+        "declared_alerts": [
+            {"alert": outcome.alert, "now": outcome.before, "after": outcome.after} for outcome in promotion.outcomes
+        ],
+        # Problems as `validate --format json` gives them (the promoted file's line numbers).
+        "new_warnings": [dataclasses.asdict(problem) for problem in promotion.new_warnings],
+        "errors": [dataclasses.asdict(problem) for problem in promotion.errors],
+        "changed": promotion.changed,
+        "writable": promotion.changed and not promotion.errors,
+    }

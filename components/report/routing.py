@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -101,3 +102,52 @@ def print_results(results: Mapping[str, list[CaseResult] | None], console: Conso
             failed += not result.passed
     console.print(f"{passed} passed, {failed} failed", markup=False)
     return failed
+
+
+def simulation_document(sim: Simulation) -> dict[str, Any]:
+    """One alert's routing as data (`route --format json`): the same facts the table shows."""
+    stack, alert = sim.stack, sim.alert
+    return {
+        "stack": stack.name,
+        "source": alert.source,
+        "alert": describe_alert(alert),
+        "attributes": dict(sim.attributes),
+        "routes": [
+            {
+                "name": route.name,
+                "matched_on": _matched_on(route, alert.source),
+                "escalate": list(route.escalate),
+                "slack": list(route.slack),
+            }
+            for route in sim.matched
+        ],
+        "cannot_tell": [{"name": route.name, "reasons": sorted(reasons)} for route, reasons in sim.undecided],
+        "dropped": sim.dropped,
+        "pages": list(sim.pages),  # escalation paths of the matched routes
+        "paging": stack.paging,  # false: the stack never pages (policy.paging)
+        "slack": list(sim.slack),
+        "disabled_routes_that_would_match": [route.name for route in sim.disabled],
+        "notes": list(declared_notes(stack, alert)),
+    }
+
+
+def results_document(results: Mapping[str, list[CaseResult] | None]) -> dict[str, Any]:
+    """`test-routes --format json`: each file's cases (null: the stack has no routing tests)."""
+    files: dict[str, list[dict[str, Any]] | None] = {}
+    for label, cases in results.items():
+        files[label] = (
+            None
+            if cases is None
+            else [
+                {
+                    "name": result.case.name,
+                    "passed": result.passed,
+                    "outcome": describe_outcome(result.simulation),
+                    "failures": list(result.failures),
+                }
+                for result in cases
+            ]
+        )
+    every = [case for cases in files.values() for case in cases or []]
+    passed = sum(case["passed"] for case in every)
+    return {"files": files, "passed": passed, "failed": len(every) - passed}
