@@ -132,8 +132,8 @@ def backup(
     slim = client.list_alert_routes()
     folders = {SOURCES_DIR: directory / SOURCES_DIR, ROUTES_DIR: directory / ROUTES_DIR}
     try:
-        for folder in folders.values():
-            folder.mkdir(parents=True, exist_ok=True)
+        for created in folders.values():
+            created.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OperationError(f"cannot create {directory}: {exc.strerror or exc}; nothing was written") from None
     expected: dict[str, set[str]] = {name: set() for name in folders}

@@ -60,6 +60,7 @@ def _literals(values: tuple[str, ...]) -> list[dict[str, str]]:
 
 
 def condition_payload(stack: Stack, condition: Condition) -> dict[str, Any]:
+    bindings: list[dict[str, Any]]
     if condition.operation in _ARRAY_OPERATIONS:
         bindings = [{"array_value": _literals(condition.values)}]
     else:

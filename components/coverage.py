@@ -8,6 +8,7 @@ condition on an attribute the source does not bind counts as blank, as in incide
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 
 from components import stackfile
 from components.errors import Problem
@@ -50,12 +51,12 @@ LISTED = 5
 
 
 def _overlap_warnings(
-    doc: Document, source: Source, what: str, matched: list[Route], index: dict[int, int], *, details: bool
+    doc: Document, source: Source, what: str, matched: Sequence[Route], index: dict[int, int], *, details: bool
 ) -> list[Problem]:
     def at(route: Route) -> PathKey:
         return _config("routes", index[id(route)], "sources", source.key)
 
-    def listing(routes: list[Route]) -> str:
+    def listing(routes: Sequence[Route]) -> str:
         names = ", ".join(repr(r.name) for r in routes[:LISTED])
         return names + (f" and {len(routes) - LISTED:,} more" if len(routes) > LISTED else "")
 

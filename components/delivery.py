@@ -135,7 +135,8 @@ class TokenDelivery(pulumi.ComponentResource):
         self.version = aws.secretsmanager.SecretVersion(
             f"{name}-aws-secret-version",
             secret_id=self.secret.arn,
-            secret_string=pulumi.Output.secret(secret_string),
+            # pulumi's Input[T] stubs infer T as Never for an Output[str]; the value is a str.
+            secret_string=pulumi.Output.secret(secret_string),  # type: ignore[arg-type]
             opts=aws_opts,
         )
 

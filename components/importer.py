@@ -137,7 +137,8 @@ def read_target(path: Path) -> Target:
     sources = {str(k): _mapping(v) for k, v in _mapping(_config(data, SOURCES)).items()}
     for source in sources.values():  # what this stack already declares is its own
         for handle in (source.get("adopt"), source.get("name")):
-            owned_sources.pop(handle, None)
+            if isinstance(handle, str):
+                owned_sources.pop(handle, None)
     for name in _route_names(data):
         owned_routes.pop(name, None)
     return Target(
@@ -529,6 +530,7 @@ def _scalar(value: Any) -> Any:
 
 def _node(value: Any, flow_depth: int | None = None, depth: int = 0) -> Any:
     """Plain data as ruamel nodes; containers at `flow_depth` and below are written inline."""
+    node: CommentedMap | CommentedSeq
     if isinstance(value, dict):
         node = CommentedMap((_scalar(k), _node(v, flow_depth, depth + 1)) for k, v in value.items())
     elif isinstance(value, list):

@@ -476,8 +476,8 @@ def prepare(source: Stack, target: Stack) -> Promotion:
         changed = _changed_route_payloads(target, after)
         if changed != expected:
             raise OperationError(
-                f"internal error: the edited file changes routes {sorted(changed)}, the plan {sorted(expected)};"
-                " nothing was written"
+                f"internal error: the edited file changes routes {sorted(changed)},"
+                f" the plan {sorted(expected, key=str)}; nothing was written"
             )
         outcomes = outcome_changes(target, after)
     return Promotion(source, target, tuple(plans), original, candidate, tuple(problems), new_warnings, tuple(outcomes))

@@ -86,7 +86,7 @@ def any_of(truths: Iterable[Truth]) -> Truth:
     return Unknown(frozenset(reasons)) if reasons else False
 
 
-class OpenMapping(dict):  # type: ignore[type-arg]
+class OpenMapping(dict[str, Any]):
     """A payload mapping whose absent keys are unknown rather than missing (coverage of `emits`:
     a label the source does not declare may or may not be there)."""
 

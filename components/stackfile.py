@@ -198,7 +198,7 @@ _CORE = "tag:yaml.org,2002:"
 # non-specific tag (`! 12` is the text "12").
 _SCALAR_TAGS = {f"{_CORE}{t}" for t in ("str", "int", "float", "bool", "null")} | {"!", _MERGE_TAG}
 _NULLS = frozenset(("", "~", "null", "Null", "NULL"))
-_COLLECTION_TAGS = {yaml.MappingStartEvent: f"{_CORE}map", yaml.SequenceStartEvent: f"{_CORE}seq"}
+_COLLECTION_TAGS: dict[type, str] = {yaml.MappingStartEvent: f"{_CORE}map", yaml.SequenceStartEvent: f"{_CORE}seq"}
 _NO_KEY, _SKIP, _COMPLEX_KEY = object(), object(), object()
 _STRUCTURE = (yaml.StreamStartEvent, yaml.StreamEndEvent, yaml.DocumentEndEvent)
 
@@ -342,7 +342,7 @@ class _Builder:
                     self._place(frame, value)
                 else:
                     frame.marks[key] = (frame.key_mark, (start.line + 1, start.column + 1))
-                    container[key] = value  # type: ignore[call-overload]
+                    container[key] = value
                     frame.key = no_key
             elif (
                 (kind is mapping_start or kind is sequence_start)
@@ -364,7 +364,7 @@ class _Builder:
                 if frame.is_map:
                     key = frame.key
                     frame.marks[key] = (frame.key_mark, mark)
-                    frame.container[key] = child  # type: ignore[call-overload]
+                    frame.container[key] = child
                     frame.key = no_key
                     child_path: PathKey = (*parent_path, key)
                 else:

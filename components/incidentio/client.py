@@ -295,10 +295,10 @@ class IncidentIoClient:
         except (httpx.UnsupportedProtocol, httpx.LocalProtocolError, httpx.InvalidURL) as exc:
             raise TransportError(f"{method} {path}: {exc}") from None
         except httpx.TransportError as exc:
-            error = TransportError(f"{method} {path}: no response from {self.base_url} ({type(exc).__name__})")
+            unanswered = TransportError(f"{method} {path}: no response from {self.base_url} ({type(exc).__name__})")
             # A connect failure means nothing was sent; anything later may have been applied.
             sent = not isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout))
-            raise _Retryable(error, None, ambiguous=sent) from None
+            raise _Retryable(unanswered, None, ambiguous=sent) from None
 
         status = response.status_code
         if status < 400:
@@ -329,7 +329,8 @@ def _api_error(method: str, path: str, status: int, envelope: dict) -> ApiError:
     for item in envelope.get("errors") or []:
         if not isinstance(item, dict):
             continue
-        source = item.get("source") if isinstance(item.get("source"), dict) else {}
+        raw_source = item.get("source")
+        source: dict[str, Any] = raw_source if isinstance(raw_source, dict) else {}
         errors.append(
             FieldError(
                 message=scrub_remote(str(item.get("message") or item.get("code") or "")),
