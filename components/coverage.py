@@ -30,7 +30,7 @@ def emitted_alerts(source: Source) -> list[Alert]:
 
 
 def _config(*parts: str | int) -> PathKey:
-    return ("config", f"{stackfile.PROJECT}:{parts[0]}", *parts[1:])
+    return ("config", stackfile.config_key(str(parts[0])), *parts[1:])
 
 
 def _emits_path(source: Source, alert: Alert) -> PathKey:

@@ -55,7 +55,7 @@ from components.stackedit import check_text, dump, round_tripper, write_stack_fi
 __all__ = ["Imported", "Live", "Target", "prepare", "read_live", "read_target", "write"]
 
 CONFIG = "config"
-INCIDENTIO, SOURCES, ROUTES = (f"{stackfile.PROJECT}:{k}" for k in ("incidentio", "sources", "routes"))
+INCIDENTIO, SOURCES, ROUTES = (stackfile.config_key(k) for k in ("incidentio", "sources", "routes"))
 _SLACK_ID = re.compile(r"^[CG][A-Z0-9]{6,}$")
 _SOURCE_KEYS = ("name", "type", "adopt", "delivery", "attributes", "title", "description", "emits")
 
@@ -144,7 +144,7 @@ def read_target(path: Path) -> Target:
     return Target(
         path=path,
         text=text,
-        paging=_mapping(_config(data, f"{stackfile.PROJECT}:policy")).get("paging") is not False,
+        paging=_mapping(_config(data, stackfile.config_key("policy"))).get("paging") is not False,
         slack_names=slack_names,
         path_pins={str(k): str(v) for k, v in _mapping(incidentio.get("escalationPaths")).items()},
         attribute_pins={str(k): str(v) for k, v in _mapping(incidentio.get("attributes")).items()},
@@ -580,9 +580,9 @@ def _skeleton(imported: Imported) -> str:
     """The entries as a complete (throwaway) stack, to validate and compile them."""
     extra = {
         "aws:region": "us-east-1",
-        f"{stackfile.PROJECT}:environment": "development",
-        f"{stackfile.PROJECT}:guards": {"awsAccountId": "000000000000", "kubeContext": "import-check"},
-        f"{stackfile.PROJECT}:policy": {"paging": imported.target.paging},
+        stackfile.config_key("environment"): "development",
+        stackfile.config_key("guards"): {"awsAccountId": "000000000000", "kubeContext": "import-check"},
+        stackfile.config_key("policy"): {"paging": imported.target.paging},
     }
     document = _document(imported, extra)
     document[CONFIG][INCIDENTIO].setdefault("slackChannels", CommentedMap())

@@ -42,7 +42,7 @@ from components.errors import OperationError, Problem, StackError
 from components.model import TITLE, ConditionGroup, Grouping, Incident, Route, Stack
 from components.simulate import describe_alert, describe_outcome, simulate
 
-ROUTES = f"{stackfile.PROJECT}:routes"
+ROUTES = stackfile.config_key("routes")
 ABSENT = "-"
 
 

@@ -39,6 +39,11 @@ except AttributeError:  # pragma: no cover - pure-Python PyYAML build
 PathKey = tuple[str | int, ...]
 PROJECT = "alerting"
 
+
+def config_key(name: str) -> str:
+    """A stack setting's key in a Pulumi stack file: `routes` -> `alerting:routes` (the one spelling)."""
+    return f"{PROJECT}:{name}"
+
 # Limits that keep a hostile or broken file from costing minutes (the committed stacks are a few
 # KiB; the 10,000-route benchmark stack is 2.7 MB with 330,000 nodes).
 MAX_FILE_BYTES = 8 * 1024 * 1024

@@ -32,7 +32,7 @@ CFG = "config"
 
 
 def project_key(name: str) -> PathKey:
-    return (CFG, f"{stackfile.PROJECT}:{name}")
+    return (CFG, stackfile.config_key(name))
 
 
 def stack_name(path: Path) -> str:
@@ -227,7 +227,7 @@ def _config(doc: Document) -> dict[str, Any]:
 
 
 def _setting(doc: Document, name: str) -> Any:
-    return _config(doc).get(f"{stackfile.PROJECT}:{name}")
+    return _config(doc).get(stackfile.config_key(name))
 
 
 def semantic_problems(doc: Document, known_types: frozenset[str]) -> Iterator[Problem]:
@@ -602,7 +602,7 @@ def build_model(doc: Document, name: str, path: Path) -> model.Stack:
     config = doc.data[CFG]
 
     def get(key: str, default: Any = None) -> Any:
-        return config.get(f"{stackfile.PROJECT}:{key}", default)
+        return config.get(stackfile.config_key(key), default)
 
     incidentio = get("incidentio")
     sources = tuple(

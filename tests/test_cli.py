@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -16,14 +15,7 @@ from tests.support.cli import invoke
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture(autouse=True)
-def _offline_from_repo_root(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(ROOT)
-
-    def refuse(*args: object, **kwargs: object) -> None:
-        raise AssertionError("the offline commands must not touch the network")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
+pytestmark = pytest.mark.usefixtures("offline_from_repo_root")
 
 
 def test_validate_committed_stacks() -> None:

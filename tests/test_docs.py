@@ -16,9 +16,7 @@ STACKS = ROOT / "stacks"
 COMMITTED = ROOT / "docs" / "routing.md"
 
 
-@pytest.fixture(autouse=True)
-def _from_repo_root(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(ROOT)
+pytestmark = pytest.mark.usefixtures("offline_from_repo_root")
 
 
 def committed_stacks() -> list[Stack]:

@@ -8,7 +8,6 @@ aliases expanded, nesting, one value's length. How long they take is measured by
 from __future__ import annotations
 
 import re
-import socket
 from pathlib import Path
 
 import pytest
@@ -21,12 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 LOCATED = re.compile(r"^(?P<file>[^:]+):(?P<line>\d+):(?P<column>\d+): \$[^:]*: ")
 
 
-@pytest.fixture(autouse=True)
-def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
-    def refuse(*args: object, **kwargs: object) -> None:
-        raise AssertionError("the offline commands must not touch the network")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
+pytestmark = pytest.mark.usefixtures("offline_from_repo_root")
 
 
 @pytest.mark.parametrize("command", ["validate", "render", "plan", "route"])

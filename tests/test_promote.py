@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import socket
 from pathlib import Path
 
 import pytest
@@ -30,14 +29,7 @@ STAGING_IDS = (
 )
 
 
-@pytest.fixture(autouse=True)
-def _offline_from_repo_root(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(ROOT)
-
-    def refuse(*args: object, **kwargs: object) -> None:
-        raise AssertionError("promotion must not touch the network")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
+pytestmark = pytest.mark.usefixtures("offline_from_repo_root")
 
 
 @pytest.fixture

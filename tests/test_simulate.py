@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import socket
 from pathlib import Path
 
 import pytest
@@ -42,14 +41,7 @@ RUNBOOK = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def _offline_from_repo_root(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(ROOT)
-
-    def refuse(*args: object, **kwargs: object) -> None:
-        raise AssertionError("the simulator must not touch the network")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
+pytestmark = pytest.mark.usefixtures("offline_from_repo_root")
 
 
 def committed(stack: str) -> Stack:

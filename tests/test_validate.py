@@ -19,9 +19,7 @@ INVALID = sorted((DATA / "invalid").glob("Pulumi.*.yaml"))
 VALID = sorted((DATA / "valid").glob("Pulumi.*.yaml"))
 
 
-@pytest.fixture(autouse=True)
-def _run_from_repo_root(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(ROOT)  # problems name files relative to the working directory
+pytestmark = pytest.mark.usefixtures("offline_from_repo_root")
 
 
 def expected(path: Path) -> list[str]:
