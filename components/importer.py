@@ -23,7 +23,6 @@ The result is printed as YAML (``config:`` entries to paste) or merged into the 
 from __future__ import annotations
 
 import re
-import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,7 +49,7 @@ from components.incidentio.normalise import (
 )
 from components.incidentio.references import ALERT_ATTRIBUTE, ESCALATION_PATH, substitute
 from components.model import TITLE, Stack
-from components.stackedit import check_text, dump, round_tripper, write_stack_file
+from components.stackedit import dump, round_tripper, write_stack_file
 
 __all__ = ["Imported", "Live", "Target", "prepare", "read_live", "read_target", "write"]
 
@@ -589,11 +588,6 @@ def _skeleton(imported: Imported) -> str:
     return dump(_yaml(), document)
 
 
-def _check_alone(text: str) -> tuple[list, Stack | None]:
-    with tempfile.TemporaryDirectory(prefix="alerting-import-") as folder:
-        return check_text(text, Path(folder) / "Pulumi.import.yaml")
-
-
 def _round_trip(
     stack: Stack, live: Live, imported: Imported, mapper: _Mapper
 ) -> tuple[dict[str, list[str]], list[str]]:
@@ -652,7 +646,8 @@ def prepare(live: Live, target: Target, *, match: str | None = None) -> Imported
         }
         if not imported.sources:
             return imported
-        problems, stack = _check_alone(_skeleton(imported))
+        # Alone: the entries are checked as a stack of their own, not against the target's siblings.
+        problems, stack = validate.check_text(_skeleton(imported), Path("Pulumi.import.yaml"), siblings=False)
         errors = [p for p in problems if p.severity == "error"]
         invalid = _invalid_routes(errors, imported)
         if invalid:  # e.g. a value the schema refuses: refuse that route, with the validator's words
@@ -737,7 +732,7 @@ def write(imported: Imported, live: Live) -> bool:
     text = merged_text(imported)
     if text == target.text:
         return False
-    problems, stack = check_text(text, target.path)
+    problems, stack = validate.check_text(text, target.path)
     if any(p.severity == "error" for p in problems) or stack is None:
         raise StackError(problems)
     mapper = _Mapper(live, target)  # names as `prepare` chose them: the same inputs

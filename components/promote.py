@@ -34,7 +34,7 @@ from typing import Any
 
 from ruamel.yaml.comments import Comment, CommentedMap, CommentedSeq
 
-from components import stackedit, stackfile
+from components import stackedit, stackfile, validate
 from components.compile import compile_stack
 from components.coverage import emitted_alerts
 from components.describe import NONE, describe_groups
@@ -466,8 +466,8 @@ def prepare(source: Stack, target: Stack) -> Promotion:
     if not any(p.action in (Action.ADD, Action.CHANGE) for p in plans):
         return Promotion(source, target, tuple(plans), original, original)
     candidate = edit(original, stackedit.read(source.file), plans, target.file)
-    before_problems, _ = stackedit.check_text(original, target.file)
-    problems, after = stackedit.check_text(candidate, target.file)
+    before_problems, _ = validate.check_text(original, target.file)
+    problems, after = validate.check_text(candidate, target.file)
     known = {p.message for p in before_problems}
     new_warnings = tuple(p for p in problems if p.severity == "warning" and p.message not in known)
     outcomes: list[Outcome] = []

@@ -7,7 +7,6 @@ Shared by `promote --write`, `import --write`, `backup` and `docs`.
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import os
 import tempfile
@@ -18,8 +17,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 from components import validate
-from components.errors import OperationError, Problem, StackError
-from components.model import Stack
+from components.errors import OperationError, StackError
 
 # (mapping, sequence, offset) indentations tried, in order; the first that reproduces the file wins.
 _LAYOUTS = ((2, 4, 2), (2, 2, 0), (4, 6, 4), (4, 4, 0), (4, 4, 2), (3, 5, 3))
@@ -58,19 +56,6 @@ def read(path: Path) -> str:
         raise OperationError(f"cannot read {path}: {exc}") from None
 
 
-def check_text(text: str, path: Path) -> tuple[list[Problem], Stack | None]:
-    """Validate `text` as the stack file `path` (against its sibling stacks) without touching it."""
-    siblings = [p for p in validate.stack_files(path.parent) if p.resolve() != path.resolve()]
-    with tempfile.TemporaryDirectory(prefix="alerting-check-") as folder:
-        candidate = Path(folder) / path.name
-        candidate.write_text(text, encoding="utf-8")
-        stacks, problems = validate.check([candidate, *siblings])
-        shown = validate.display_name(path)
-        mine = [dataclasses.replace(p, file=shown) for p in problems if Path(p.file).resolve() == candidate.resolve()]
-        model = stacks.get(candidate)
-    return sorted(mine), dataclasses.replace(model, file=path) if model else None
-
-
 def write_atomic(path: Path, text: str) -> bool:
     """Replace `path` with `text` (temporary file, fsync, rename, permissions kept); False if it
     already holds exactly that. A failure leaves `path` as it was."""
@@ -105,7 +90,7 @@ def write_atomic(path: Path, text: str) -> bool:
 def write_stack_file(path: Path, expected: str, text: str) -> None:
     """Replace `path` with `text` atomically, if `text` is a valid stack file and `path` still holds
     `expected`; otherwise raise and leave it untouched."""
-    problems, _ = check_text(text, path)
+    problems, _ = validate.check_text(text, path)
     if any(p.severity == "error" for p in problems):
         raise StackError(problems)
     if read(path) != expected:

@@ -690,14 +690,22 @@ def known_source_types() -> frozenset[str]:
 
 
 def check(paths: list[Path], *, details: bool = False) -> tuple[dict[Path, model.Stack], list[Problem]]:
-    """Validate stack files together; return the models of the valid ones and every problem.
-    `details`: coverage warnings in full (every overlapping route), not summarised."""
+    """Read stack files and check them together (`check_documents`)."""
+    return check_documents({path: stackfile.load(path, display_name(path)) for path in paths}, details=details)
+
+
+def check_documents(
+    docs: dict[Path, Document], *, details: bool = False
+) -> tuple[dict[Path, model.Stack], list[Problem]]:
+    """Check parsed stack files together; return the models of the valid ones and every problem.
+
+    Pure: no file is read (a path only names its stack and its model's file). `details`: coverage
+    warnings in full (every overlapping route), not summarised."""
     with stackfile.bulk_allocation():
-        return _check(paths, details)
+        return _check(docs, details)
 
 
-def _check(paths: list[Path], details: bool) -> tuple[dict[Path, model.Stack], list[Problem]]:
-    docs = {path: stackfile.load(path, display_name(path)) for path in paths}
+def _check(docs: dict[Path, Document], details: bool) -> tuple[dict[Path, model.Stack], list[Problem]]:
     problems: list[Problem] = []
     types = known_source_types()
     for doc in docs.values():
@@ -710,11 +718,24 @@ def _check(paths: list[Path], details: bool) -> tuple[dict[Path, model.Stack], l
     problems += guard_problems({stack_name(path): doc for path, doc in parsed.items()})
     failed = {p.file for p in problems if p.severity == "error"}
     stacks = {path: build_model(doc, stack_name(path), path) for path, doc in docs.items() if doc.file not in failed}
-    from components.coverage import coverage_problems  # it compiles and simulates: a later stage
+    # The one arrow from validation to a later stage (coverage runs the simulator, which compiles):
+    # imported here, so loading a stack file does not load the simulator. No cycle: it never
+    # imports this module.
+    from components.coverage import coverage_problems
 
     for path, stack in stacks.items():  # declared alerts (`emits`) no route or several routes take
         problems += coverage_problems(stack, docs[path], details=details)
     return stacks, sorted(problems)
+
+
+def check_text(text: str, path: Path, *, siblings: bool = True) -> tuple[list[Problem], model.Stack | None]:
+    """Check `text` as the stack file `path` would hold it (with the stacks beside `path`, unless
+    `siblings` is False), touching no file: `path`'s problems and, if it is valid, its model."""
+    doc = stackfile.parse(text, stackfile.Document(file=display_name(path)))
+    others = [p for p in stack_files(path.parent) if p.resolve() != path.resolve()] if siblings else []
+    docs = {path: doc, **{p: stackfile.load(p, display_name(p)) for p in others}}
+    stacks, problems = check_documents(docs)
+    return [p for p in problems if p.file == doc.file], stacks.get(path)
 
 
 def stack_files(directory: Path) -> list[Path]:

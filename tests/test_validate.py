@@ -146,3 +146,20 @@ def test_guard_cases_cover_refusals_and_allowed_sharing() -> None:
     stated = {case.name: any(expected(p) for p in validate.stack_files(case)) for case in GUARD_CASES}
     assert stated["deliberate-mismatch"] is False and stated["regions-of-one-environment"] is False
     assert sum(stated.values()) >= 5
+
+
+def test_check_text_checks_a_would_be_file_and_writes_none(tmp_path: Path) -> None:
+    """Promotion and import check the text they would write without writing it anywhere."""
+    folder = tmp_path / "stacks"
+    folder.mkdir()
+    production = (ROOT / "stacks" / "Pulumi.production.yaml").read_text()
+    (folder / "Pulumi.production.yaml").write_text(production)
+    staging = (ROOT / "stacks" / "Pulumi.staging.yaml").read_text()
+    shared = staging.replace('awsAccountId: "222222222222"', 'awsAccountId: "111111111111"')
+    assert shared != staging, "the staging stack's account id is spelled as this test expects"
+    problems, model = validate.check_text(shared, folder / "Pulumi.staging.yaml")
+    assert model is None
+    assert any("AWS account 111111111111 is also used by stack 'production'" in p.message for p in problems)
+    alone, model = validate.check_text(shared, folder / "Pulumi.staging.yaml", siblings=False)
+    assert alone == [] and model is not None and model.file == folder / "Pulumi.staging.yaml"
+    assert sorted(p.name for p in folder.iterdir()) == ["Pulumi.production.yaml"]
