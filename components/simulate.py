@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from components import compile as compiler
-from components import routing, stackfile
+from components import routing, stackfile, structure
 from components.describe import NONE
 from components.errors import Problem, StackError, UsageError
 from components.model import Route, Source, Stack
@@ -270,8 +270,11 @@ def _label_text(value: Any) -> str | None:
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
-class _Checker:
-    """Reads one routing-tests file, reporting every problem at its line and column."""
+class _Meaning:
+    """What a routing-tests file means for its stack (its shape is the schema's,
+    `components/schemas/routing-tests.schema.json`): sources, routes, escalation paths and Slack
+    channels that exist, one alert per payload, one name per test. Tolerates a wrong shape, which
+    the schema reports."""
 
     def __init__(self, doc: Document, stack: Stack) -> None:
         self.doc, self.stack = doc, stack
@@ -280,20 +283,8 @@ class _Checker:
     def fail(self, path: PathKey, message: str, *, key: bool = False) -> None:
         self.problems.append(self.doc.problem(path, message, key=key))
 
-    def mapping(self, value: Any, path: PathKey, allowed: set[str], required: set[str]) -> dict[str, Any]:
-        if not isinstance(value, dict):
-            self.fail(path, "expected a mapping")
-            return {}
-        for key in value:
-            if key not in allowed:
-                self.fail((*path, key), f"unknown key {key!r}{suggest(key, allowed)}", key=True)
-        for key in sorted(required - set(value)):
-            self.fail(path, f"missing required key {key!r}")
-        return value
-
     def names(self, value: Any, path: PathKey, known: Iterable[str], kind: str) -> tuple[str, ...]:
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            self.fail(path, f"expected a list of {kind} names ([] for none)")
             return ()
         known = list(known)
         for position, name in enumerate(value):
@@ -301,39 +292,43 @@ class _Checker:
                 self.fail((*path, position), f"stack {self.stack.name} has no {kind} {name!r}{suggest(name, known)}")
         return tuple(value)
 
+    def cases(self, tests: Any) -> list[RoutingCase]:
+        cases: list[RoutingCase] = []
+        seen: set[str] = set()
+        for i, value in enumerate(tests if isinstance(tests, list) else []):
+            case = self.case(value, ("tests", i))
+            if case and case.name in seen:
+                self.fail(("tests", i, "name"), f"duplicate test name {case.name!r}")
+            if case:
+                seen.add(case.name)
+                cases.append(case)
+        return cases
+
     def case(self, value: Any, path: PathKey) -> RoutingCase | None:
-        spec = self.mapping(value, path, {"name", "alert", "expect"}, {"name", "alert", "expect"})
-        alert = self.mapping(
-            spec.get("alert", {}), (*path, "alert"), {"source", "labels", "title", "payload"}, {"source"}
-        )
-        expect = self.mapping(spec.get("expect", {}), (*path, "expect"), {"routes", "escalate", "slack"}, {"routes"})
+        spec = _mapping(value)
+        alert, expect = _mapping(spec.get("alert")), _mapping(spec.get("expect"))
         name, source = spec.get("name"), alert.get("source")
-        if not isinstance(name, str):
-            self.fail((*path, "name"), "expected a test name")
         sources = [s.key for s in self.stack.sources]
         if isinstance(source, str) and source not in sources:
             self.fail(
                 (*path, "alert", "source"),
                 f"stack {self.stack.name} has no source {source!r}{suggest(source, sources)}",
             )
-        labels = alert.get("labels") or {}
-        if not isinstance(labels, dict) or any(isinstance(v, dict | list) for v in labels.values()):
-            self.fail((*path, "alert", "labels"), "expected a mapping of label: value (null = missing)")
-            labels = {}
         routes = self.names(
-            expect.get("routes", []), (*path, "expect", "routes"), (r.name for r in self.stack.routes), "route"
+            expect.get("routes"), (*path, "expect", "routes"), (r.name for r in self.stack.routes), "route"
         )
-        escalate = expect.get("escalate")
-        slack = expect.get("slack")
-        if escalate is not None:
+        escalate = slack = None
+        if "escalate" in expect:
             escalate = self.names(
-                escalate,
+                expect["escalate"],
                 (*path, "expect", "escalate"),
                 _union(r.escalate for r in self.stack.routes),
                 "escalation path in a route",
             )
-        if slack is not None:
-            slack = self.names(slack, (*path, "expect", "slack"), self.stack.slack_channel_ids, "Slack channel")
+        if "slack" in expect:
+            slack = self.names(
+                expect["slack"], (*path, "expect", "slack"), self.stack.slack_channel_ids, "Slack channel"
+            )
         payload = alert.get("payload")
         if payload is not None and ({"labels", "title"} & set(alert)):
             self.fail((*path, "alert", "payload"), "payload replaces labels and title: give one or the other", key=True)
@@ -345,6 +340,7 @@ class _Checker:
                 payload = alerts[0]
         if not isinstance(name, str) or not isinstance(source, str):
             return None
+        labels = _mapping(alert.get("labels"))
         title = alert.get("title")
         return RoutingCase(
             name=name,
@@ -360,28 +356,23 @@ class _Checker:
         )
 
 
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
 def load_routing_tests(path: Path, stack: Stack, display: str | None = None) -> list[RoutingCase]:
-    """Parse `path` (a list under `tests:`); raise StackError listing every problem."""
+    """Parse `path` (a list under `tests:`); raise StackError listing every problem, of shape (the
+    schema) and of meaning (names the stack does not have) alike."""
     doc = stackfile.load(path, display or str(path))
-    checker = _Checker(doc, stack)
+    problems = list(doc.problems)
     cases: list[RoutingCase] = []
-    if not doc.problems:
-        top = checker.mapping(doc.data, (), {"tests"}, {"tests"})
-        tests = top.get("tests")
-        if "tests" in top and (not isinstance(tests, list) or not tests):
-            checker.fail(("tests",), "expected a non-empty list of tests")
-        elif isinstance(tests, list):
-            seen: set[str] = set()
-            for i, value in enumerate(tests):
-                case = checker.case(value, ("tests", i))
-                if case and case.name in seen:
-                    checker.fail(("tests", i, "name"), f"duplicate test name {case.name!r}")
-                if case:
-                    seen.add(case.name)
-                    cases.append(case)
-    problems = doc.problems + checker.problems
+    if not problems:
+        problems += structure.ROUTING_TESTS.problems(doc)
+        meaning = _Meaning(doc, stack)
+        cases = meaning.cases(_mapping(doc.data).get("tests"))
+        problems += meaning.problems
     if problems:
-        raise StackError(problems)
+        raise StackError(sorted(problems))
     return cases
 
 

@@ -1,7 +1,7 @@
 """Stage 3: check a parsed stack file and build its typed model, collecting every problem.
 
-Structure (keys, types, required keys, formats) is checked by the JSON Schema in
-`components/schemas/stack.schema.json`; meaning (references, policy, uniqueness, adopted
+Structure (keys, types, required keys, formats) is checked against the JSON Schema in
+`components/schemas/stack.schema.json` (`components.structure`); meaning (references, policy, uniqueness, adopted
 ids) by the functions below. Both report `file:line:col: $.path: message`. No network, no Pulumi.
 """
 
@@ -11,22 +11,15 @@ import json
 import re
 import unicodedata
 from collections.abc import Callable, Hashable, Iterator, Mapping
-from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import jsonschema_rs
-
-from components import model, routing, stackfile
+from components import model, routing, stackfile, structure
 from components.errors import Problem, StackError
 from components.schemas import source_types
 from components.stackfile import Document, PathKey
 from components.suggest import suggest
 
-if TYPE_CHECKING:  # the detailed validator is imported only for a file that is invalid
-    import jsonschema
-
-SCHEMA_PATH = Path(__file__).parent / "schemas" / "stack.schema.json"
 STACK_FILE = re.compile(r"^Pulumi\.(?P<name>[A-Za-z0-9_.-]+)\.ya?ml$")
 CFG = "config"
 
@@ -38,177 +31,6 @@ def project_key(name: str) -> PathKey:
 def stack_name(path: Path) -> str:
     match = STACK_FILE.match(path.name)
     return match["name"] if match else path.stem
-
-
-# -- structure ------------------------------------------------------------------------------------
-
-
-@cache
-def _schema() -> dict[str, Any]:
-    return json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
-
-
-def ecma_pattern(pattern: str) -> str:
-    """`pattern` with JSON Schema's (ECMA-262) meaning of ``$`` under Python's `re`.
-
-    In ECMA-262 ``$`` is the end of the text; in Python it also matches before a final newline,
-    so ``"111111111111\\n"`` would pass ``^[0-9]{12}$``. Every ``$`` outside a character class
-    becomes ``\\Z``.
-    """
-    out, in_class, escaped = [], False, False
-    for char in pattern:
-        if escaped:
-            escaped = False
-        elif char == "\\":
-            escaped = True
-        elif char == "[":
-            in_class = True
-        elif char == "]":
-            in_class = False
-        elif char == "$" and not in_class:
-            out.append(r"\Z")
-            continue
-        out.append(char)
-    return "".join(out)
-
-
-@cache
-def _compiled(pattern: str) -> re.Pattern[str]:
-    return re.compile(ecma_pattern(pattern))
-
-
-def _ecma_pattern_keyword(validator: Any, pattern: str, instance: Any, schema: dict[str, Any]) -> Iterator[Any]:
-    import jsonschema
-
-    if validator.is_type(instance, "string") and not _compiled(pattern).search(instance):
-        yield jsonschema.ValidationError(f"{instance!r} does not match {pattern!r}")
-
-
-@cache
-def _validator() -> jsonschema.protocols.Validator:
-    import jsonschema  # ~0.1 s to import: only an invalid file pays for the detailed walk
-
-    # The detailed walk must agree with the fast (Rust, ECMA-262 regex) validator on every pattern.
-    cls = jsonschema.validators.extend(jsonschema.Draft202012Validator, {"pattern": _ecma_pattern_keyword})
-    return cls(_schema())
-
-
-@cache
-def _fast_validator() -> Any:
-    return jsonschema_rs.validator_for(_schema())
-
-
-_TYPE_WORDS = {
-    "object": "a mapping",
-    "array": "a list",
-    "string": "a string",
-    "boolean": "true or false",
-    "integer": "a whole number",
-    "number": "a number",
-    "null": "empty",
-}
-
-
-def _describe_kind(value: Any) -> str:
-    """`_describe` without the value itself."""
-    if isinstance(value, str):
-        return "a plain string"
-    return _describe(value) if isinstance(value, (dict, list)) or value is None else f"a {type(value).__name__}"
-
-
-def _describe(value: Any) -> str:
-    if isinstance(value, bool):
-        return f"boolean {str(value).lower()}"
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    if value is None:
-        return "nothing"
-    if isinstance(value, str) and len(value) > 80:
-        return f"str {value[:80]!r}… ({len(value):,} characters)"
-    return f"{type(value).__name__} {value!r}"
-
-
-def structure_problems(doc: Document) -> Iterator[Problem]:
-    # The Rust validator answers "valid?" ~100x faster; only an invalid file pays for the detailed,
-    # position-aware walk of the Python one.
-    if _fast_validator().is_valid(doc.data):
-        return
-    found = False
-    for error in _validator().iter_errors(doc.data):
-        found = True
-        yield from _schema_problem(doc, error)
-    if not found:  # the two validators disagree: never let that pass as valid
-        detail = next(iter(_fast_validator().iter_errors(doc.data)), None)
-        where = tuple(detail.instance_path) if detail is not None else ()
-        yield doc.problem(where, "does not match the stack file schema")
-
-
-def _type_mismatch(error: jsonschema.ValidationError, depth: int) -> bool:
-    """An alternative that failed only because the value is of another type altogether."""
-    if len(error.absolute_path) != depth:
-        return False
-    if error.validator == "type":
-        return True
-    return error.validator in ("anyOf", "oneOf") and all(_type_mismatch(e, depth) for e in error.context or ())
-
-
-@cache
-def _secret_keys() -> frozenset[str]:
-    """Config keys whose values are credentials (``x-secret``): never echoed in a message."""
-    properties = _schema()["properties"]["config"]["properties"]
-    return frozenset(key for key, spec in properties.items() if spec.get("x-secret"))
-
-
-def _schema_problem(doc: Document, error: jsonschema.ValidationError) -> Iterator[Problem]:
-    path: PathKey = tuple(error.absolute_path)
-    schema, instance, kind = error.schema, error.instance, error.validator
-    custom = schema.get("x-message") if isinstance(schema, dict) else None
-    if len(path) >= 2 and path[0] == CFG and path[1] in _secret_keys():
-        # A secret written in plain text: say what is wrong, never what it is.
-        yield doc.problem(path[:2], f"{custom or 'has the wrong shape'} (got {_describe_kind(instance)}, not shown)")
-        return
-    if "propertyNames" in error.relative_schema_path:  # the key itself is wrong, not its value
-        yield doc.problem((*path, instance), f"{custom or 'invalid key'} (got {instance!r})", key=True)
-    elif kind in ("anyOf", "oneOf"):
-        # Explain through the alternatives that got past the type check, if any did.
-        informative = [e for e in error.context or () if not _type_mismatch(e, len(error.absolute_path))]
-        if informative:
-            seen: set[Problem] = set()
-            for sub in informative:
-                for problem in _schema_problem(doc, sub):
-                    if problem not in seen:
-                        seen.add(problem)
-                        yield problem
-        else:
-            yield doc.problem(path, f"{custom or 'has the wrong shape'} (got {_describe(instance)})")
-    elif kind == "additionalProperties":
-        allowed = set(schema.get("properties", {}))
-        patterns = [re.compile(p) for p in schema.get("patternProperties", {})]
-        for key in instance:
-            if key not in allowed and not any(p.search(key) for p in patterns):
-                yield doc.problem((*path, key), f"unknown key {key!r}{suggest(key, allowed)}", key=True)
-    elif kind == "required":
-        for key in error.validator_value:
-            if key not in instance:
-                yield doc.problem(path, f"missing required key {key!r}")
-    elif custom:
-        yield doc.problem(path, f"{custom} (got {_describe(instance)})")
-    elif kind == "type":
-        expected = error.validator_value
-        words = " or ".join(_TYPE_WORDS[t] for t in ([expected] if isinstance(expected, str) else expected))
-        yield doc.problem(path, f"expected {words}, got {_describe(instance)}")
-    elif kind == "enum":
-        options = ", ".join(str(o) for o in error.validator_value)
-        hint = suggest(str(instance), map(str, error.validator_value))
-        yield doc.problem(path, f"must be one of {options}, got {instance!r}{hint}")
-    elif kind in ("minLength", "minItems", "minProperties"):
-        yield doc.problem(path, "must not be empty")
-    elif kind == "maxLength":
-        yield doc.problem(path, f"must be at most {error.validator_value} characters (got {len(instance):,})")
-    else:  # pragma: no cover - every keyword the schema uses is handled above
-        yield doc.problem(path, error.message)
 
 
 # -- meaning --------------------------------------------------------------------------------------
@@ -710,7 +532,7 @@ def _check(docs: dict[Path, Document], details: bool) -> tuple[dict[Path, model.
     types = known_source_types()
     for doc in docs.values():
         if not doc.problems:  # a document that did not parse has nothing more to check
-            problems += structure_problems(doc)
+            problems += structure.STACK.problems(doc)
             problems += semantic_problems(doc, types)
         problems += doc.problems
     parsed = {path: doc for path, doc in docs.items() if doc.data is not None}

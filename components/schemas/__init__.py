@@ -5,7 +5,8 @@ Files (provenance and regeneration: README.md beside this module):
 - `incident-io-openapi-subset.json`: incident.io OpenAPI `components/schemas` needed for alert
   routes, alert sources, managed resources, escalation paths and alert attributes;
 - `externalsecret-v1.schema.json`: External Secrets Operator's ExternalSecret `v1` schema;
-- `stack.schema.json`: the stack file schema (used by components/validate.py, not here).
+- `stack.schema.json`, `routing-tests.schema.json`: the project's own file schemas (used by
+  components/structure.py, not here).
 
 Importing this module reads nothing; files are loaded and validators built on first use, once.
 
