@@ -39,7 +39,7 @@ RENDERED_DIR = Path("rendered")
 # existing AWS secret"): a JSON object {"<source key>": "<secret ARN>"}.
 ADOPT_ENV = "ALERTING_ADOPT_AWS_SECRETS"
 # The AlertSource outputs a TokenDelivery may read (its compiled secret string names them).
-SOURCE_OUTPUTS = ("secret_token", "alert_events_url")
+SOURCE_OUTPUTS = ("secret_token", "alert_events_url", "heartbeat_ping_url")
 
 
 def render_directory(stack: Stack) -> str:
@@ -116,9 +116,7 @@ class AlertingStack(pulumi.ComponentResource):
                 claim_managed=incident_io["claim_managed"],
                 discard_live=item["discard_live_settings"],
                 # Like adopted sources: an adopted route is released, never deleted, by the stack.
-                opts=pulumi.ResourceOptions(
-                    parent=self, depends_on=referenced, retain_on_delete=bool(item["adopt"])
-                ),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=referenced, retain_on_delete=bool(item["adopt"])),
             )
 
         # -- token delivery -----------------------------------------------------------------

@@ -192,11 +192,12 @@ def validate_command(files: list[Path], stacks_dir: Path, details: bool, fmt: st
     return 0
 
 
-def render_command(stack: str, fmt: str, stacks_dir: Path) -> None:
+def render_command(stack: str, fmt: str, alertmanager_config: bool, stacks_dir: Path) -> None:
     """Print exactly what `pulumi up` of STACK would send: payloads, manifests, Alertmanager config."""
     from components.compile import compile_stack
 
-    write_bytes(dump(compile_stack(load(stack, stacks_dir)), fmt))
+    compiled = compile_stack(load(stack, stacks_dir))
+    write_bytes(dump(compiled["alertmanager"]["config"] if alertmanager_config else compiled, fmt))
 
 
 def plan_command(stack: str, fmt: str, stacks_dir: Path) -> None:
@@ -446,6 +447,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = command("render", render_command)
     _stack(sub)
     sub.add_argument("--format", "-f", dest="fmt", choices=("json", "yaml"), default="json", help="(default: json)")
+    sub.add_argument(
+        "--alertmanager-config",
+        action="store_true",
+        help="only the Alertmanager configuration the stack needs, whole (route, Watchdog sub-routes,"
+        " receivers): what `amtool check-config` checks",
+    )
     _stacks_dir(sub)
 
     sub = command("plan", plan_command)

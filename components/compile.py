@@ -16,7 +16,7 @@ from components.incidentio.references import (
     SECRET_VERSION,
     ref,
 )
-from components.model import TITLE, Binding, Condition, ConditionGroup, Route, Source, Stack
+from components.model import HEARTBEAT_TYPE, TITLE, WATCHDOG, Binding, Condition, ConditionGroup, Route, Source, Stack
 from components.routing import PAYLOAD_ROOT, expression_binding, expression_reference
 from components.stackfile import bulk_allocation
 
@@ -108,18 +108,30 @@ def template_bindings(
 
 
 def source_payload(source: Source, stack: Stack) -> dict[str, Any]:
-    """`AlertSourcesCreatePayloadV2`: name, type, and a template binding the declared attributes."""
+    """`AlertSourcesCreatePayloadV2`: name, type, and a template binding the declared attributes.
+
+    A heartbeat adds its `heartbeat_options` and leaves title and description empty: incident.io
+    sets them on a missed-heartbeat alert itself (docs.incident.io/alerts/heartbeat-monitoring).
+    """
     expressions, attributes = template_bindings((attribute_id(stack, n), n, b) for n, b in source.attributes)
-    return {
+    heartbeat = source.heartbeat
+    payload: dict[str, Any] = {
         "name": source.name,
         "source_type": source.type,
         "template": {
-            "title": dict(source.title) or {"reference": "alert.title"},
-            "description": dict(source.description) or {"reference": "alert.description"},
+            "title": {} if heartbeat else dict(source.title) or {"reference": "alert.title"},
+            "description": {} if heartbeat else dict(source.description) or {"reference": "alert.description"},
             "expressions": expressions,
             "attributes": attributes,
         },
     }
+    if heartbeat:
+        payload["heartbeat_options"] = {
+            "interval_seconds": heartbeat.interval_seconds,
+            "grace_period_seconds": heartbeat.grace_seconds,
+            "failure_threshold": 1,  # the grace period, not a count of misses, is the leeway
+        }
+    return payload
 
 
 def route_payload(route: Route, stack: Stack) -> dict[str, Any]:
@@ -175,18 +187,24 @@ def delivered(stack: Stack) -> list[Source]:
     return [s for s in stack.sources if s.delivery]
 
 
+def source_url_output(source: Source) -> str:
+    """The AlertSource output a delivery carries as its URL: where alert events go, or for a
+    heartbeat the ping URL (both take the source token as a Bearer token)."""
+    return "heartbeat_ping_url" if source.heartbeat else "alert_events_url"
+
+
 def aws_secret(source: Source, stack: Stack) -> dict[str, Any]:
     """The Secrets Manager secret carrying one source's token and URL (a JSON object)."""
     assert source.delivery
+    what = "heartbeat token and ping URL" if source.heartbeat else "alert source token and URL"
     return {
         "source": source.key,
         "name": source.delivery.aws_secret,
-        "description": f"incident.io alert source token and URL for {source.name!r}"
-        f" (managed by the alerting stack {stack.name!r})",
+        "description": f"incident.io {what} for {source.name!r} (managed by the alerting stack {stack.name!r})",
         "protect": stack.environment == "production",
         "secret_string": {
             TOKEN_PROPERTY: ref(ALERT_SOURCE, f"{source.key}.secret_token"),
-            URL_PROPERTY: ref(ALERT_SOURCE, f"{source.key}.alert_events_url"),
+            URL_PROPERTY: ref(ALERT_SOURCE, f"{source.key}.{source_url_output(source)}"),
         },
     }
 
@@ -228,9 +246,7 @@ def alertmanager_roll(stack: Stack) -> dict[str, Any] | None:
     roll = stack.kubernetes.alertmanager
     if not roll or not roll.roll_on_token_change:
         return None
-    annotations = {
-        f"{TOKEN_VERSION_ANNOTATION}-{s.key}": ref(SECRET_VERSION, s.key) for s in _alertmanager_sources(stack)
-    }
+    annotations = {f"{TOKEN_VERSION_ANNOTATION}-{s.key}": ref(SECRET_VERSION, s.key) for s in _mounted_sources(stack)}
     return {
         "apiVersion": "monitoring.coreos.com/v1",
         "kind": "Alertmanager",
@@ -243,24 +259,51 @@ def _alertmanager_sources(stack: Stack) -> list[Source]:
     return [s for s in delivered(stack) if s.type == "alertmanager"]
 
 
+def _heartbeats(stack: Stack) -> list[Source]:
+    """Heartbeats an Alertmanager of this stack pings: delivered ones (validate: with repeatInterval)."""
+    return [s for s in delivered(stack) if s.type == HEARTBEAT_TYPE and s.heartbeat and s.heartbeat.repeat_seconds]
+
+
+def _mounted_sources(stack: Stack) -> list[Source]:
+    """Sources whose secret the Alertmanager pod mounts: its receivers' and its heartbeats'."""
+    return _alertmanager_sources(stack) + _heartbeats(stack)
+
+
 def receiver_name(source: Source) -> str:
-    return f"incident-io-{source.key}"
+    return f"{'heartbeat' if source.heartbeat else 'incident-io'}-{source.key}"
+
+
+def _secret_files(source: Source) -> tuple[str, str]:
+    """(url file, token file) of a delivered source inside the Alertmanager pod."""
+    assert source.delivery
+    directory = f"{SECRETS_MOUNT}/{source.delivery.kubernetes_secret}"
+    return f"{directory}/{URL_KEY}", f"{directory}/{TOKEN_KEY}"
 
 
 def alertmanager_receivers(stack: Stack) -> list[dict[str, Any]]:
-    """`incidentio_configs` reading URL and token from the mounted secret: the same in every env."""
+    """`incidentio_configs` reading URL and token from the mounted secret: the same in every env;
+    then, per heartbeat, the `webhook_configs` that pings it (token as a Bearer header)."""
     receivers = []
     for source in _alertmanager_sources(stack):
-        assert source.delivery
-        directory = f"{SECRETS_MOUNT}/{source.delivery.kubernetes_secret}"
+        url_file, token_file = _secret_files(source)
         receivers.append(
             {
                 "name": receiver_name(source),
                 "incidentio_configs": [
+                    {"url_file": url_file, "alert_source_token_file": token_file, "send_resolved": True}
+                ],
+            }
+        )
+    for source in _heartbeats(stack):
+        url_file, token_file = _secret_files(source)
+        receivers.append(
+            {
+                "name": receiver_name(source),
+                "webhook_configs": [
                     {
-                        "url_file": f"{directory}/{URL_KEY}",
-                        "alert_source_token_file": f"{directory}/{TOKEN_KEY}",
-                        "send_resolved": True,
+                        "url_file": url_file,
+                        "http_config": {"authorization": {"type": "Bearer", "credentials_file": token_file}},
+                        "send_resolved": False,  # the Watchdog never resolves; only its repeats matter
                     }
                 ],
             }
@@ -268,14 +311,71 @@ def alertmanager_receivers(stack: Stack) -> list[dict[str, Any]]:
     return receivers
 
 
+def prometheus_duration(milliseconds: int) -> str:
+    """Alertmanager's duration text (`1h30m`, `45s`, `500ms`); `0s` for zero."""
+    parts = []
+    for unit, size in (("h", 3_600_000), ("m", 60_000), ("s", 1000), ("ms", 1)):
+        count, milliseconds = divmod(milliseconds, size)
+        if count:
+            parts.append(f"{count}{unit}")
+    return "".join(parts) or "0s"
+
+
+def watchdog_routes(stack: Stack) -> list[dict[str, Any]]:
+    """Per heartbeat, the sub-route sending its always-firing alert to the ping receiver.
+
+    Alertmanager re-sends a group at the first group_interval tick after repeat_interval has
+    passed: with both at R it notifies every 2R (measured with Alertmanager 0.33, docs/heartbeat.md).
+    Both at half the declared repeatInterval give one ping per repeatInterval.
+    """
+    routes = []
+    for source in _heartbeats(stack):
+        assert source.heartbeat and source.heartbeat.repeat_seconds
+        half = prometheus_duration(source.heartbeat.repeat_seconds * 1000 // 2)
+        routes.append(
+            {
+                "receiver": receiver_name(source),
+                "matchers": [f'alertname="{source.heartbeat.alertname}"'],
+                "group_by": ["alertname"],
+                "group_wait": "0s",
+                "group_interval": half,
+                "repeat_interval": half,
+                "continue": False,
+            }
+        )
+    return routes
+
+
+# kube-prometheus-stack's receiver that sends nothing; its chart routes the Watchdog there.
+NULL_RECEIVER = "null"
+
+
+def alertmanager_config(stack: Stack) -> dict[str, Any]:
+    """The Alertmanager configuration the stack needs, whole (`amtool check-config` accepts it).
+
+    Every alert goes to the stack's Alertmanager source (the first, if several are delivered; none:
+    the null receiver), except each heartbeat's always-firing alert, which pings the heartbeat.
+    Without a heartbeat on it, the Watchdog goes to the null receiver, as kube-prometheus-stack's
+    default does: Helm replaces the chart's `routes` and `receivers` lists with these, never merges.
+    """
+    sources = _alertmanager_sources(stack)
+    routes = watchdog_routes(stack)
+    if not any(r["matchers"] == [f'alertname="{WATCHDOG}"'] for r in routes):
+        routes.append({"receiver": NULL_RECEIVER, "matchers": [f'alertname="{WATCHDOG}"']})
+    return {
+        "route": {"receiver": receiver_name(sources[0]) if sources else NULL_RECEIVER, "routes": routes},
+        "receivers": [{"name": NULL_RECEIVER}, *alertmanager_receivers(stack)],
+    }
+
+
 def helm_values(stack: Stack) -> dict[str, Any]:
-    """kube-prometheus-stack values: mount the secrets and carry the receivers."""
+    """kube-prometheus-stack values: mount the secrets and carry the whole configuration."""
     return {
         "alertmanager": {
             "alertmanagerSpec": {
-                "secrets": sorted(s.delivery.kubernetes_secret for s in _alertmanager_sources(stack) if s.delivery)
+                "secrets": sorted(s.delivery.kubernetes_secret for s in _mounted_sources(stack) if s.delivery)
             },
-            "config": {"receivers": alertmanager_receivers(stack)},
+            "config": alertmanager_config(stack),
         }
     }
 
@@ -331,6 +431,7 @@ def _compile_stack(stack: Stack) -> dict[str, Any]:
         },
         "alertmanager": {
             "receivers": alertmanager_receivers(stack),
+            "config": alertmanager_config(stack),
             "helm_values": helm_values(stack),
         },
     }

@@ -4,7 +4,7 @@ Pure text, shared by the reporters (`components.report`), the simulator and prom
 
 from __future__ import annotations
 
-from components.model import ONE_OF, Condition, ConditionGroup, Route, Stack
+from components.model import ONE_OF, Condition, ConditionGroup, Heartbeat, Route, Source, Stack
 
 NONE = "None"
 
@@ -48,3 +48,29 @@ def route_condition(stack: Stack, route: Route) -> str:
     if route.when:
         parts.append(f"all: {describe_groups(route.when)}")
     return "; ".join(parts) or NONE
+
+
+def duration(seconds: int) -> str:
+    """`1h30m`, `45s`: how stack files write durations."""
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return "".join(f"{n}{unit}" for n, unit in ((hours, "h"), (minutes, "m"), (secs, "s")) if n) or "0s"
+
+
+def heartbeat_expects(heartbeat: Heartbeat) -> str:
+    grace = f" (+{duration(heartbeat.grace_seconds)} grace)" if heartbeat.grace_seconds else ""
+    return f"a ping every {duration(heartbeat.interval_seconds)}{grace}"
+
+
+def heartbeat_feed(heartbeat: Heartbeat) -> str:
+    if heartbeat.repeat_seconds is None:
+        return "nothing in this stack (no delivery): pinged from elsewhere"
+    return f"Alertmanager's {heartbeat.alertname} alert, every {duration(heartbeat.repeat_seconds)}"
+
+
+def heartbeats(stack: Stack) -> list[Source]:
+    return [s for s in stack.sources if s.heartbeat]
+
+
+def routes_taking(stack: Stack, source: Source) -> list[Route]:
+    return [r for r in stack.routes if any(f.source == source.key for f in r.sources)]

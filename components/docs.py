@@ -11,9 +11,17 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from components.coverage import emitted_alerts
-from components.describe import NONE, describe_groups, route_condition, route_sources
+from components.describe import (
+    NONE,
+    describe_groups,
+    heartbeat_expects,
+    heartbeat_feed,
+    heartbeats,
+    route_condition,
+    route_sources,
+)
 from components.model import Stack
-from components.simulate import describe_alert, simulate
+from components.simulate import Alert, describe_alert, simulate
 
 DOCS_PATH = Path("docs") / "routing.md"
 
@@ -144,6 +152,25 @@ def declared_alerts_table(stack: Stack) -> list[str]:
     return _table(("Source", "Alert", "Routes", "Pages", "Slack"), rows)
 
 
+def heartbeats_table(stack: Stack) -> list[str]:
+    """Each dead man's switch: what incident.io expects, what feeds it, who hears of a miss."""
+    rows = []
+    for source in heartbeats(stack):
+        assert source.heartbeat
+        sim = simulate(stack, Alert(source.key, (), None))
+        rows.append(
+            (
+                source.name,
+                heartbeat_expects(source.heartbeat),
+                heartbeat_feed(source.heartbeat),
+                ", ".join(r.name for r in sim.matched) or "**nobody**: no route takes it",
+                ", ".join(sim.pages) or NONE,
+                ", ".join(sim.slack) or NONE,
+            )
+        )
+    return _table(("Heartbeat", "incident.io expects", "Fed by", "When missed: routes", "Pages", "Slack"), rows)
+
+
 def _label(text: str) -> str:
     """A quoted Mermaid label; quotes and angle brackets as Mermaid entity codes."""
     return '"' + text.replace('"', "#quot;").replace("<", "#lt;").replace(">", "#gt;") + '"'
@@ -198,8 +225,16 @@ def stack_section(stack: Stack) -> list[str]:
         "",
         *declared_alerts_table(stack),
         "",
+        *_heartbeats_section(stack),
         *mermaid(stack),
     ]
+
+
+def _heartbeats_section(stack: Stack) -> list[str]:
+    if not heartbeats(stack):
+        return []
+    intro = "Heartbeats: a missed ping raises an alert on the heartbeat source (docs/heartbeat.md):"
+    return [intro, "", *heartbeats_table(stack), ""]
 
 
 def render(stacks: Iterable[Stack]) -> str:

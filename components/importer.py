@@ -36,6 +36,7 @@ from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 from components import routing, stackfile, validate
 from components.backup import slug
 from components.compile import compile_stack
+from components.describe import duration
 from components.errors import OperationError, StackError, UsageError
 from components.incidentio.bulk import SILENT, Organisation, Reporter, read_organisation
 from components.incidentio.client import IncidentIoClient
@@ -48,7 +49,7 @@ from components.incidentio.normalise import (
     source_payload_from_response,
 )
 from components.incidentio.references import ALERT_ATTRIBUTE, ESCALATION_PATH, substitute
-from components.model import TITLE, Stack
+from components.model import HEARTBEAT_TYPE, TITLE, Stack
 from components.stackedit import dump, round_tripper, write_stack_file
 
 __all__ = ["Imported", "Live", "Target", "prepare", "read_live", "read_target", "write"]
@@ -404,13 +405,30 @@ class _Mapper:
         if set(expressions) - used:  # expressions no binding of the language's form uses
             return None
         keys: dict[str, Any] = {"attributes": bindings}
+        heartbeat = source.get("source_type") == HEARTBEAT_TYPE
         for part in ("title", "description"):
             value = _mapping(template.get(part))
+            if heartbeat and not value:  # left empty: incident.io sets a heartbeat's itself
+                continue
             if value != {"reference": f"alert.{part}"}:
                 if len(value) != 1 or not set(value) <= {"literal", "reference"}:
                     return None
                 keys[part] = dict(value)
         return keys
+
+
+def _heartbeat_entry(name: str, options: dict[str, Any], warnings: list[str]) -> dict[str, str]:
+    """A live heartbeat's timing as the stack writes it; what feeds it (delivery, repeatInterval)
+    is this stack's to declare, not incident.io's to tell."""
+    entry = {"interval": duration(int(options.get("interval_seconds") or 0))}
+    if options.get("grace_period_seconds"):
+        entry["grace"] = duration(int(options["grace_period_seconds"]))
+    if int(options.get("failure_threshold") or 1) != 1:
+        warnings.append(
+            f"alert source {name!r}: failure_threshold {options['failure_threshold']} is not in the language;"
+            " the stack sets 1 (express the leeway as grace)"
+        )
+    return entry
 
 
 @dataclass
@@ -489,6 +507,8 @@ def _map(
             )
         else:
             entry.update(template)  # attributes: {} too: the stack's own `attributes` are replaced
+        if source.get("source_type") == HEARTBEAT_TYPE:
+            entry["heartbeat"] = _heartbeat_entry(name, _mapping(source.get("heartbeat_options")), imported.warnings)
         imported.sources[key] = entry
         imported.source_ids[key] = source_id
         source_keys[source_id] = key

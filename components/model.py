@@ -33,6 +33,7 @@ def route_resource_name(name: str) -> str:
     of one stack that share one."""
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "route"
 
+
 # Source types that receive alerts without an HTTP token (mailbox, dashboard integrations, OAuth
 # apps): a `delivery` block on them has nothing to deliver.
 TOKENLESS_SOURCE_TYPES = frozenset(
@@ -76,6 +77,25 @@ class Binding:
     literal: str | None = None
 
 
+# The always-firing alert kube-prometheus-stack ships (`vector(1)`), and incident.io's limit on a
+# heartbeat's interval (+ grace): docs.incident.io/alerts/heartbeat-monitoring.
+WATCHDOG = "Watchdog"
+HEARTBEAT_TYPE = "heartbeat"
+HEARTBEAT_MAX_SECONDS = 48 * 3600
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    """A dead man's switch: incident.io expects a ping every `interval_seconds` (late by at most
+    `grace_seconds`); with delivery, the Alertmanager re-sends its always-firing `alertname` alert
+    to the ping URL every `repeat_seconds`, so a silent Alertmanager pages."""
+
+    interval_seconds: int
+    repeat_seconds: int | None = None  # None: not fed by an Alertmanager of this stack (no delivery)
+    grace_seconds: int = 0
+    alertname: str = WATCHDOG
+
+
 @dataclass(frozen=True)
 class Source:
     key: str
@@ -88,6 +108,7 @@ class Source:
     title: tuple[tuple[str, str], ...] = ()  # template title binding ({literal}|{reference}); () = default
     description: tuple[tuple[str, str], ...] = ()
     discard_live: bool = False  # may a write drop live settings the stack does not declare?
+    heartbeat: Heartbeat | None = None  # only on `type: heartbeat`
 
     @cached_property
     def bound(self) -> frozenset[str]:

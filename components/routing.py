@@ -272,6 +272,8 @@ def extract(source: Mapping[str, Any], payload: Any) -> Extracted:
     def binding_value(value: Any, what: str) -> Value:
         if not isinstance(value, dict):
             return None
+        if not value:  # left empty: the source sets it itself (a heartbeat: docs/heartbeat.md)
+            return _standard_title(source_type, payload) if what == "the title" else None
         if "literal" in value:
             return _literal_value(value["literal"], source_type, payload)
         reference = value.get("reference")

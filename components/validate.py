@@ -75,6 +75,7 @@ def semantic_problems(doc: Document, known_types: frozenset[str]) -> Iterator[Pr
     paging = _mapping(get("policy")).get("paging")
     yield from _route_problems(doc, _listing(get("routes")), sources, channels, paging)
     yield from _binding_problems(doc, _listing(get("routes")), sources)
+    yield from _heartbeat_problems(doc, sources, _listing(get("routes")), paging)
 
 
 def _source_problems(
@@ -129,6 +130,88 @@ def _source_problems(
                         f"{name!r} already carries the token of source {secrets[(field, name)]!r}",
                     )
                 secrets.setdefault((field, name), key)
+
+
+def _heartbeat_problems(doc: Document, sources: dict[str, Any], routes: list[Any], paging: Any) -> Iterator[Problem]:
+    """A heartbeat is a dead man's switch: it must be fed (delivery), ping in time (repeatInterval
+    shorter than interval) and page someone when it stops (a route takes it)."""
+    alertnames: dict[str, str] = {}
+    for key, source in sources.items():
+        if not isinstance(source, dict):
+            continue
+        at = (*project_key("sources"), key)
+        is_heartbeat = source.get("type") == model.HEARTBEAT_TYPE
+        spec = source.get("heartbeat")
+        if not is_heartbeat:
+            if spec is not None:
+                yield doc.problem((*at, "heartbeat"), "only a source of type heartbeat takes heartbeat", key=True)
+            continue
+        if not isinstance(spec, dict):
+            yield doc.problem(at, "a heartbeat source needs heartbeat: {interval, repeatInterval}", key=True)
+            continue
+        if "delivery" not in source:
+            yield doc.problem(
+                at,
+                f"heartbeat {key!r} has no delivery: no Alertmanager of this stack pings it (declare delivery,"
+                " or ping its URL from elsewhere)",
+                severity="warning",
+                key=True,
+            )
+        elif "repeatInterval" not in spec:
+            yield doc.problem(
+                (*at, "heartbeat"), "a delivered heartbeat needs repeatInterval: how often Alertmanager pings it"
+            )
+        for field in ("title", "description"):
+            if field in source:
+                yield doc.problem(
+                    (*at, field), f"incident.io sets a heartbeat alert's {field} itself; remove {field}", key=True
+                )
+        yield from _heartbeat_timing(doc, (*at, "heartbeat"), spec)
+        alertname = spec.get("alertname", model.WATCHDOG)
+        if isinstance(alertname, str):
+            if alertname in alertnames:
+                yield doc.problem(
+                    (*at, "heartbeat", "alertname") if "alertname" in spec else (*at, "heartbeat"),
+                    f"alert {alertname!r} already feeds the heartbeat {alertnames[alertname]!r};"
+                    " give each heartbeat its own alertname",
+                )
+            alertnames.setdefault(alertname, key)
+        takers = [_mapping(r) for r in routes if key in _mapping(_mapping(r).get("sources"))]
+        if not takers:
+            yield doc.problem(
+                at,
+                f"no route takes the heartbeat {key!r}: a missed heartbeat reaches nobody",
+                severity="warning",
+                key=True,
+            )
+        elif paging is True and not any(r.get("escalate") for r in takers):
+            yield doc.problem(
+                at,
+                f"no route escalates the heartbeat {key!r}: a missed heartbeat pages nobody",
+                severity="warning",
+                key=True,
+            )
+
+
+def _heartbeat_timing(doc: Document, at: PathKey, spec: dict[str, Any]) -> Iterator[Problem]:
+    interval, grace = _seconds_of(spec.get("interval")), _seconds_of(spec.get("grace", "0s"))
+    repeat = _seconds_of(spec.get("repeatInterval", "1s"))
+    if interval is None or repeat is None or grace is None:
+        return  # the schema reports the shape
+    durations = {f: spec.get(f, "") for f in ("interval", "repeatInterval")}
+    if not 1 <= interval <= model.HEARTBEAT_MAX_SECONDS:
+        yield doc.problem((*at, "interval"), "must be between 1s and 48h (incident.io's limits)")
+    elif interval + grace > model.HEARTBEAT_MAX_SECONDS:
+        where = (*at, "grace") if "grace" in spec else (*at, "interval")
+        yield doc.problem(where, "interval + grace must not exceed 48h (incident.io's limit)")
+    if repeat < 1:
+        yield doc.problem((*at, "repeatInterval"), "must be at least 1s")
+    elif repeat >= interval:
+        yield doc.problem(
+            (*at, "repeatInterval"),
+            f"{durations['repeatInterval']} must be shorter than the heartbeat's interval ({durations['interval']}):"
+            " otherwise a healthy Alertmanager misses pings and pages",
+        )
 
 
 def _route_problems(
@@ -414,10 +497,25 @@ def _binding(value: Any) -> model.Binding:
 
 
 _DURATION = re.compile(r"(\d+)([hms])")
+_DURATION_TEXT = re.compile(r"([0-9]+h)?([0-9]+m)?([0-9]+s)?")
+
+
+def _seconds_of(value: Any) -> int | None:
+    """`seconds(value)` of a well-formed duration, else None (the schema reports it)."""
+    return seconds(value) if isinstance(value, str) and value and _DURATION_TEXT.fullmatch(value) else None
 
 
 def seconds(duration: str) -> int:
     return sum(int(n) * {"h": 3600, "m": 60, "s": 1}[unit] for n, unit in _DURATION.findall(duration))
+
+
+def _heartbeat(spec: dict[str, Any]) -> model.Heartbeat:
+    return model.Heartbeat(
+        interval_seconds=seconds(spec["interval"]),
+        repeat_seconds=seconds(spec["repeatInterval"]) if "repeatInterval" in spec else None,
+        grace_seconds=seconds(spec.get("grace", "0s")),
+        alertname=spec.get("alertname", model.WATCHDOG),
+    )
 
 
 def build_model(doc: Document, name: str, path: Path) -> model.Stack:
@@ -441,6 +539,7 @@ def build_model(doc: Document, name: str, path: Path) -> model.Stack:
             title=tuple(spec.get("title", {}).items()),
             description=tuple(spec.get("description", {}).items()),
             discard_live=spec.get("discardLiveSettings", False),
+            heartbeat=_heartbeat(spec["heartbeat"]) if "heartbeat" in spec else None,
         )
         for key, spec in get("sources").items()
     )

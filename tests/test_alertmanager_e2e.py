@@ -16,13 +16,13 @@ import pytest
 
 from components import validate
 from components.compile import compile_stack
-from components.delivery import secret_string_json
 from components.incidentio.client import IncidentIoClient
 from components.incidentio.emulator import AlertEvent, Emulator
-from components.incidentio.references import ALERT_ATTRIBUTE, ALERT_SOURCE, find, substitute
+from components.incidentio.references import ALERT_ATTRIBUTE, find, substitute
 from tests.support.alertmanager import (
     AlertmanagerProcess,
     check_config,
+    deliver,
     find_amtool,
     remap_secret_paths,
     wait_until,
@@ -53,36 +53,6 @@ def emulator() -> Any:
 def section(items: list[dict[str, Any]], **match: Any) -> dict[str, Any]:
     (found,) = [i for i in items if all(i.get(k) == v for k, v in match.items())]
     return found
-
-
-def external_secret_of(compiled: dict[str, Any], aws_secret_name: str) -> dict[str, Any]:
-    (found,) = [
-        m
-        for m in compiled["kubernetes"]["manifests"]
-        if m["kind"] == "ExternalSecret" and {d["remoteRef"]["key"] for d in m["spec"]["data"]} == {aws_secret_name}
-    ]
-    return found
-
-
-def deliver(compiled: dict[str, Any], source: dict[str, Any], secrets_root: Path) -> Path:
-    """What `pulumi up` and External Secrets do, from the compiled sections only.
-
-    The SecretVersion's JSON is the compiled `secret_string` with the source's outputs substituted;
-    ESO copies each `remoteRef.property` of it into the target Secret's `secretKey`; the chart
-    mounts that Secret as files under /etc/alertmanager/secrets/<secret>/ (here: secrets_root/<secret>/).
-    """
-    aws_secret = section(compiled["aws"]["secrets"], source=SOURCE)
-    outputs = {"secret_token": source["secret_token"], "alert_events_url": source["alert_events_url"]}
-    resolved = {(kind, name): outputs[name.partition(".")[2]] for kind, name in find(aws_secret["secret_string"])}
-    assert {kind for kind, _ in resolved} == {ALERT_SOURCE}
-    secret_value = json.loads(secret_string_json(substitute(aws_secret["secret_string"], resolved)))
-
-    external = external_secret_of(compiled, aws_secret["name"])
-    directory = secrets_root / external["spec"]["target"]["name"]
-    directory.mkdir(parents=True, exist_ok=True)
-    for item in external["spec"]["data"]:
-        (directory / item["secretKey"]).write_text(secret_value[item["remoteRef"]["property"]])
-    return directory
 
 
 def events_for(emulator: Emulator, alertname: str) -> list[AlertEvent]:
@@ -116,7 +86,7 @@ def test_compiled_receiver_delivers_to_incident_io_and_follows_a_token_rotation(
 
     # 2. Token and URL delivered into the files the compiled receiver reads.
     secrets_root = tmp_path / "secrets"
-    directory = deliver(compiled, source, secrets_root)
+    directory = deliver(compiled, SOURCE, source, secrets_root)
     assert (directory / "token").read_text() == first_token
     assert (directory / "url").read_text() == source["alert_events_url"]
     receivers = remap_secret_paths(compiled["alertmanager"]["receivers"], secrets_root)
@@ -147,7 +117,7 @@ def test_compiled_receiver_delivers_to_incident_io_and_follows_a_token_rotation(
 
         # 6. Delivered again (new secret version -> ESO -> files) and reloaded, as the config
         #    reloader does when the mounted secret changes: the new token is used, no restart.
-        deliver(compiled, {**source, "secret_token": second_token}, secrets_root)
+        deliver(compiled, SOURCE, {**source, "secret_token": second_token}, secrets_root)
         am.reload()
         am.post_alerts([{"labels": {"alertname": "E2ESecond", "severity": "warning"}}])
         (second,) = wait_until(lambda: events_for(emulator, "E2ESecond"), message="E2ESecond at incident.io")

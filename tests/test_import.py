@@ -17,7 +17,7 @@ from components.compile import compile_stack
 from components.errors import OperationError
 from components.incidentio.client import IncidentIoClient
 from components.incidentio.emulator import Emulator
-from components.incidentio.normalise import canonical_route
+from components.incidentio.normalise import canonical_route, canonical_source
 from components.incidentio.references import ALERT_ATTRIBUTE, ESCALATION_PATH, substitute
 from tests.support.cli import invoke
 from tests.support.incidentio import (
@@ -437,3 +437,34 @@ def test_secret_scan_no_key_or_token_in_any_file_output_or_request(
         assert not [t[:80] for t in texts if secret in t]
     tokens = json.dumps([json.loads(p.read_text()).get("secret_token") for p in (folder / "alert_sources").glob("*")])
     assert set(json.loads(tokens)) == {"[redacted]"}
+
+
+def test_a_live_heartbeat_imports_with_its_timing(client: IncidentIoClient, stacks: Path) -> None:
+    payload = {
+        "name": "Cron heartbeat",
+        "source_type": "heartbeat",
+        "template": {"title": {}, "description": {}, "expressions": [], "attributes": []},
+        "heartbeat_options": {"interval_seconds": 300, "grace_period_seconds": 60, "failure_threshold": 1},
+    }
+    live = client.create_alert_source(payload)
+    stack_file = stacks / "Pulumi.staging.yaml"
+    imported = prepare(client, stack_file)
+    (entry,) = [e for e in imported.sources.values() if e["name"] == "Cron heartbeat"]
+    assert entry == {
+        "name": "Cron heartbeat",
+        "type": "heartbeat",
+        "adopt": live["id"],
+        "attributes": {},
+        "heartbeat": {"interval": "5m", "grace": "1m"},
+    }
+    imported.check()  # valid: pinged from elsewhere (no delivery) is a warning, not an error
+    assert importer.write(imported, importer.read_live(client)) is True
+    stack, _ = validate.load_stack(stack_file)
+    (source,) = [s for s in stack.sources if s.adopt == live["id"]]
+    assert source.heartbeat is not None and (source.heartbeat.interval_seconds, source.heartbeat.grace_seconds) == (
+        300,
+        60,
+    )
+    compiled = compile_stack(stack)
+    (item,) = [s for s in compiled["incident_io"]["alert_sources"] if s["adopt"] == live["id"]]
+    assert canonical_source(item["payload"]) == canonical_source(live), "adopting it changes nothing"

@@ -21,6 +21,7 @@ from components.incidentio.emulator import Emulator
 from components.model import Stack
 from tests.support.alertmanager import (
     AlertmanagerProcess,
+    deliver,
     remap_secret_paths,
     wait_until,
     write_alertmanager_config,
@@ -32,16 +33,6 @@ pytestmark = pytest.mark.alertmanager
 ROOT = Path(__file__).resolve().parent.parent
 API_KEY = "routing-e2e-api-key"
 _NON_HTTP = ("email", "status_page_views", "incoming_calls", "jira", "github_issue")
-
-
-def deliver_tokens(stack: Stack, deployed: Deployed, secrets_root: Path) -> None:
-    """What the AWS secret and ExternalSecret put into the Alertmanager pod: the token and URL files."""
-    for source in stack.sources:
-        if source.delivery:
-            directory = secrets_root / source.delivery.kubernetes_secret
-            directory.mkdir(parents=True, exist_ok=True)
-            (directory / "token").write_text(deployed.sources[source.key]["secret_token"])
-            (directory / "url").write_text(deployed.sources[source.key]["alert_events_url"])
 
 
 def send(case: simulate.RoutingCase, index: int, stack: Stack, deployed: Deployed, emulator: Emulator, am: Any) -> None:
@@ -73,7 +64,9 @@ def test_every_routing_test_routes_alike_in_alertmanager_the_emulator_and_the_si
     channel_names = {channel_id: name for name, channel_id in stack.slack_channels}
     with Emulator(API_KEY) as emulator:
         deployed = deploy(stack, emulator, API_KEY)
-        deliver_tokens(stack, deployed, tmp_path / "secrets")
+        compiled = simulate.compiler.compile_stack(stack)
+        for source in simulate.compiler.delivered(stack):
+            deliver(compiled, source.key, deployed.sources[source.key], tmp_path / "secrets")
         receivers = remap_secret_paths(simulate.compiler.alertmanager_receivers(stack), tmp_path / "secrets")
         config = write_alertmanager_config(tmp_path / "alertmanager.yml", receivers)
         with AlertmanagerProcess(config, tmp_path / "am", binary=alertmanager_bin) as am:

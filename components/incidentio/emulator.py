@@ -10,6 +10,9 @@ filled through the API, like a fresh organisation. Behaviour follows the API not
   subjects/operations, ``label`` on binding values, JSON rich text re-serialised);
 - alert sources v2 (create answers 200, ``secret_token``, ``alert_events_url``), escalation
   paths, alert attributes, managed resources, and alert-event ingestion checking source tokens;
+- heartbeats: ``GET|POST /v2/heartbeat/{id}/ping`` (source token as Bearer or ``?token=``, 204),
+  and an alert on the heartbeat source when pings stop (`check_heartbeats`, every 0.2 s while
+  serving), resolved by the next ping;
 - create/update bodies validated against the vendored official schemas (422 + `schema_violations`);
 - every accepted alert event routed like incident.io routes it (`components.routing`, the evaluator
   the simulator uses) through the sources and routes held *at that moment*: ``GET /v2/alerts``
@@ -56,6 +59,7 @@ _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 ROUTE_MAX_PAGE_SIZE = 50
 ESCALATION_PATH_MAX_PAGE_SIZE = 25
 ALERT_MAX_PAGE_SIZE = 250
+HEARTBEAT_CHECK_SECONDS = 0.2  # how often the emulator looks for missed heartbeats
 
 # Source types that receive events by email or an integration, not over HTTP.
 _NON_HTTP_SOURCE_TYPES = frozenset(
@@ -238,6 +242,7 @@ class Emulator:
         self.rate_limit_per_minute = rate_limit_per_minute  # None: not enforced
         self.requests: list[tuple[str, str, dict[str, str]]] = []
         self.alert_events: list[AlertEvent] = []
+        self.heartbeat_pings: list[tuple[str, float]] = []  # (heartbeat source id, clock time)
         self.schema_violations: list[SchemaViolation] = []
         self.managed_resources: dict[tuple[str, str], dict] = {}
         self.base_url = ""
@@ -250,6 +255,11 @@ class Emulator:
         self._attributes: dict[str, dict] = {}
         self._alerts: dict[str, _RoutedAlert] = {}  # alert id -> the alert and where it went
         self._alert_ids: dict[tuple[str, str], str] = {}  # (source id, deduplication key) -> alert id
+        # Heartbeat source id -> when it last pinged (its creation until the first ping), and the
+        # deduplication key of its open missed-heartbeat alert.
+        self._pinged: dict[str, float] = {}
+        self._missed: dict[str, str] = {}
+        self._ticker: threading.Event | None = None
         self._faults: list[list[Any]] = []  # [Fault, remaining]
         self._hits: dict[str, deque[float]] = {}
         self._last_id = 0
@@ -275,11 +285,19 @@ class Emulator:
             name="incident-io-emulator",
         )
         self._thread.start()
+        self._ticker = stopped = threading.Event()
+        threading.Thread(target=self._watch_heartbeats, args=(stopped,), daemon=True, name="heartbeats").start()
         return self.base_url
+
+    def _watch_heartbeats(self, stopped: threading.Event) -> None:
+        while not stopped.wait(HEARTBEAT_CHECK_SECONDS):
+            self.check_heartbeats()
 
     def stop(self) -> None:
         if self._server is None:
             return
+        if self._ticker is not None:
+            self._ticker.set()
         self._server.shutdown()
         self._server.server_close()
         # Kept-alive connections would otherwise leave clients waiting on a dead emulator.
@@ -387,6 +405,7 @@ class Emulator:
         with self._lock:
             stored = {**self._server_source(payload), "id": source_id, "secret_token": secrets.token_hex(32)}
             self._sources[source_id] = stored
+            self._watch_if_heartbeat(stored)
             return self._source_response(stored)
 
     def receive_alert(self, source_id: str, payload: Any) -> None:
@@ -729,6 +748,7 @@ class Emulator:
             "secret_token": secrets.token_hex(32),
         }
         self._sources[source_id] = stored
+        self._watch_if_heartbeat(stored)
         return _Reply(200, {"alert_source": self._source_response(stored)})  # 200, not 201
 
     def _show_source(self, req: _Request) -> _Reply:
@@ -752,6 +772,8 @@ class Emulator:
     def _delete_source(self, req: _Request) -> _Reply:
         self._source(req.id)
         del self._sources[req.id]
+        self._pinged.pop(req.id, None)
+        self._missed.pop(req.id, None)
         self.managed_resources.pop(("alert_source", req.id), None)
         return _Reply(204)
 
@@ -835,6 +857,49 @@ class Emulator:
                 "deduplication_key": dedup or (keys[0] if len(keys) == 1 else self._new_id()),
             },
         )
+
+    # --- heartbeats ----------------------------------------------------------------------------
+
+    def _watch_if_heartbeat(self, stored: dict) -> None:
+        if stored["source_type"] == "heartbeat":
+            self._pinged[stored["id"]] = self._clock()
+
+    def _ping_heartbeat(self, req: _Request) -> _Reply:
+        """`GET|POST /v2/heartbeat/{id}/ping`, authenticated by the source token (Bearer or
+        ``?token=``); 204. A ping after a miss resolves the missed-heartbeat alert."""
+        source = self._sources.get(req.id)
+        if source is None or source["source_type"] != "heartbeat":
+            raise _HttpError(404, "not_found", "heartbeat not found")
+        expected = source["secret_token"].encode()
+        if not any(
+            secrets.compare_digest(token.encode(), expected) for token in _presented_tokens(req.headers, req.query)
+        ):
+            raise _HttpError(401, "authentication_error", "invalid heartbeat token", code="unauthenticated")
+        self.heartbeat_pings.append((req.id, self._clock()))
+        self._pinged[req.id] = self._clock()
+        missed = self._missed.pop(req.id, None)
+        if missed is not None:
+            self._receive_alert(source, {"deduplication_key": missed, "status": "resolved"})
+        return _Reply(204)
+
+    def check_heartbeats(self) -> None:
+        """Raise an alert on every heartbeat source whose ping is overdue: none for
+        ``interval_seconds x failure_threshold + grace_period_seconds`` since the last one (or
+        since the source was created). The alert is routed like any other of that source."""
+        with self._lock:
+            now = self._clock()
+            for source_id, last in list(self._pinged.items()):
+                source = self._sources.get(source_id)
+                options = (source or {}).get("heartbeat_options")
+                if source is None or not isinstance(options, dict) or source_id in self._missed:
+                    continue
+                allowed = int(options.get("interval_seconds") or 0) * int(options.get("failure_threshold") or 1)
+                if now <= last + allowed + int(options.get("grace_period_seconds") or 0):
+                    continue
+                key = f"heartbeat-{source_id}-{int(last * 1000)}"
+                self._missed[source_id] = key
+                title = f"Heartbeat missed: {source['name']}"
+                self._receive_alert(source, {"title": title, "status": "firing", "deduplication_key": key})
 
     def _receive_alert(self, source: dict, payload: Any) -> str:
         """One alert of an event: a new one is routed through the routes held now; a repeat (same
@@ -946,6 +1011,8 @@ _ROUTES: list[tuple[str, re.Pattern[str], _Handler, bool]] = [
         ("GET", "/_emulator/alerts", Emulator._emulator_alerts, True),
         # Authenticated by the source's token, not the API key (handled in _dispatch).
         ("POST", f"/v2/alert_events/(?P<source_type>[a-z_]+)/{_ID}", Emulator._alert_event, False),
+        ("GET", f"/v2/heartbeat/{_ID}/ping", Emulator._ping_heartbeat, False),
+        ("POST", f"/v2/heartbeat/{_ID}/ping", Emulator._ping_heartbeat, False),
     ]
 ]
 

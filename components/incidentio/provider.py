@@ -12,7 +12,8 @@ move them), so this module imports without side effects and the provider objects
   ``adopt``) plus ``applied`` (canonical form of what incident.io answered to the last
   write: the baseline for drift), ``references`` (placeholder -> id used), ``owner``
   (``<project>/<stack>``), ``claimed``; routes add ``version``; sources add ``alert_events_url``
-  ("" for sources that take no HTTP events), ``secret_token`` (a secret output) and ``declared``
+  ("" for sources that take no HTTP events), ``heartbeat_ping_url`` (a heartbeat's, secret; else ""),
+  ``secret_token`` (a secret output) and ``declared``
   (the payload the stack last applied, which a refresh leaves alone: whose bindings are the stack's
   own, see `components.incidentio.preserve`).
 - **check** validates against the vendored official schema; **diff** is local (no API call) and
@@ -523,7 +524,16 @@ class AlertRouteProvider(_Provider):
 
 # --- resources ---------------------------------------------------------------------------------
 
-_SOURCE_OUTPUTS = ("alert_events_url", "secret_token", "declared", "applied", "references", "owner", "claimed")
+_SOURCE_OUTPUTS = (
+    "alert_events_url",
+    "heartbeat_ping_url",
+    "secret_token",
+    "declared",
+    "applied",
+    "references",
+    "owner",
+    "claimed",
+)
 _ROUTE_OUTPUTS = ("version", "applied", "references", "owner", "claimed")
 
 
@@ -553,6 +563,7 @@ class AlertSource(pulumi.dynamic.Resource, module="incidentio", name="AlertSourc
     payload: pulumi.Output[dict]
     adopt: pulumi.Output[str | None]
     alert_events_url: pulumi.Output[str]
+    heartbeat_ping_url: pulumi.Output[str]  # secret: with the token it is how to keep a heartbeat quiet
     secret_token: pulumi.Output[str]  # secret (additional_secret_outputs)
     applied: pulumi.Output[dict]
     references: pulumi.Output[dict]
@@ -571,7 +582,7 @@ class AlertSource(pulumi.dynamic.Resource, module="incidentio", name="AlertSourc
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         props = _props(payload, stack, adopt, claim_managed, discard_live, _SOURCE_OUTPUTS)
-        secret = pulumi.ResourceOptions(additional_secret_outputs=["secret_token"])
+        secret = pulumi.ResourceOptions(additional_secret_outputs=["secret_token", "heartbeat_ping_url"])
         opts = pulumi.ResourceOptions.merge(opts or pulumi.ResourceOptions(), secret)
         super().__init__(AlertSourceProvider(), resource_name, props, opts)
 
@@ -652,7 +663,13 @@ def _claim_changed(old: Mapping[str, Any], inputs: Mapping[str, Any]) -> bool:
 
 
 def _endpoint(source: dict) -> dict[str, str]:
-    return {"alert_events_url": source.get("alert_events_url") or "", "secret_token": source.get("secret_token") or ""}
+    """Where the source takes alerts (or, a heartbeat, pings) and its token; "" where it has none."""
+    heartbeat = source.get("heartbeat_options")
+    return {
+        "alert_events_url": source.get("alert_events_url") or "",
+        "heartbeat_ping_url": (heartbeat.get("ping_url") if isinstance(heartbeat, dict) else None) or "",
+        "secret_token": source.get("secret_token") or "",
+    }
 
 
 def _source_update_body(payload: dict) -> dict:

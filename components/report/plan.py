@@ -8,8 +8,16 @@ from rich.console import Console
 from rich.table import Table
 
 from components.compile import aws_secret, delivered, receiver_name
-from components.describe import NONE, route_condition, route_sources
-from components.model import Stack
+from components.describe import (
+    NONE,
+    heartbeat_expects,
+    heartbeat_feed,
+    heartbeats,
+    route_condition,
+    route_sources,
+    routes_taking,
+)
+from components.model import Source, Stack
 
 
 def routes_table(stack: Stack) -> Table:
@@ -53,7 +61,27 @@ def delivery_table(stack: Stack) -> Table:
             f"{secret['name']}{' (protected)' if secret['protect'] else ''}",
             f"{kube.namespace}/{source.delivery.kubernetes_secret} via {kube.secret_store_kind}"
             f"/{kube.secret_store_name}, every {kube.refresh_interval}",
-            receiver_name(source) if source.type == "alertmanager" else NONE,
+            receiver_name(source) if _has_receiver(source) else NONE,
+        )
+    return table
+
+
+def _has_receiver(source: Source) -> bool:
+    return source.type == "alertmanager" or source.heartbeat is not None
+
+
+def heartbeats_table(stack: Stack) -> Table:
+    table = Table(title="Heartbeats (dead man's switches)", title_justify="left")
+    for column in ("Heartbeat", "incident.io expects", "Fed by", "When missed: routes"):
+        table.add_column(column, overflow="fold")
+    for source in heartbeats(stack):
+        assert source.heartbeat
+        routes = routes_taking(stack, source)
+        table.add_row(
+            source.name,
+            heartbeat_expects(source.heartbeat),
+            heartbeat_feed(source.heartbeat) + (f" (receiver {receiver_name(source)})" if source.delivery else ""),
+            ", ".join(r.name for r in routes) or "nobody: no route takes it",
         )
     return table
 
@@ -63,6 +91,8 @@ def print_plan(stack: Stack, console: Console) -> None:
     console.print(sources_table(stack))
     if delivered(stack):
         console.print(delivery_table(stack))
+    if heartbeats(stack):
+        console.print(heartbeats_table(stack))
 
 
 def plan_document(stack: Stack) -> dict[str, Any]:
@@ -80,7 +110,7 @@ def plan_document(stack: Stack) -> dict[str, Any]:
                 "kubernetes_secret": f"{kube.namespace}/{source.delivery.kubernetes_secret}",
                 "secret_store": f"{kube.secret_store_kind}/{kube.secret_store_name}",
                 "refresh_interval": kube.refresh_interval,
-                "alertmanager_receiver": receiver_name(source) if source.type == "alertmanager" else None,
+                "alertmanager_receiver": receiver_name(source) if _has_receiver(source) else None,
             }
         )
     return {
@@ -105,4 +135,16 @@ def plan_document(stack: Stack) -> dict[str, Any]:
             for source in stack.sources
         ],
         "delivery": delivery,
+        "heartbeats": [
+            {
+                "source": source.key,
+                "interval_seconds": source.heartbeat.interval_seconds,
+                "grace_seconds": source.heartbeat.grace_seconds,
+                "alertname": source.heartbeat.alertname,
+                "repeat_seconds": source.heartbeat.repeat_seconds,
+                "routes": [r.name for r in routes_taking(stack, source)],
+            }
+            for source in heartbeats(stack)
+            if source.heartbeat
+        ],
     }

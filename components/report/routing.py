@@ -35,9 +35,11 @@ def declared_notes(stack: Stack, alert: Alert) -> Iterator[str]:
 def print_simulation(sim: Simulation, console: Console) -> None:
     stack, alert = sim.stack, sim.alert
     source = stack.source(alert.source)
+    what = f"with {describe_alert(alert)}"
+    if source.heartbeat:
+        what = f"({describe_alert(alert)}): its heartbeat was missed, no {source.heartbeat.alertname} ping in time"
     console.print(
-        f"Alert from {source.name} ({alert.source}) with {describe_alert(alert)}"
-        f" - stack {stack.name} ({stack.environment})",
+        f"Alert from {source.name} ({alert.source}) {what} - stack {stack.name} ({stack.environment})",
         markup=False,
     )
     if sim.attributes:

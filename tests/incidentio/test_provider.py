@@ -750,7 +750,7 @@ def test_resource_types_and_interfaces() -> None:
     assert AlertRoute._resource_type_name == "dynamic/incidentio:AlertRoute"
 
 
-def test_alert_source_registers_the_token_as_a_secret_output(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_alert_source_registers_the_token_and_the_ping_url_as_secret_outputs(monkeypatch: pytest.MonkeyPatch) -> None:
     seen: dict[str, Any] = {}
 
     def record(self: Any, provider: Any, name: str, props: dict, opts: Any = None) -> None:
@@ -760,7 +760,7 @@ def test_alert_source_registers_the_token_as_a_secret_output(monkeypatch: pytest
     monkeypatch.setattr(provider_module.pulumi, "get_project", lambda: "alerting")
     AlertSource("alertmanager", payload={"name": "x"}, stack=STACK, adopt="01ABC", claim_managed=True)
     assert isinstance(seen["provider"], AlertSourceProvider)
-    assert seen["opts"].additional_secret_outputs == ["secret_token"]
+    assert seen["opts"].additional_secret_outputs == ["secret_token", "heartbeat_ping_url"]
     assert {k: v for k, v in seen["props"].items() if v is not None} == {
         "payload": {"name": "x"},
         "stack": STACK,
@@ -769,7 +769,7 @@ def test_alert_source_registers_the_token_as_a_secret_output(monkeypatch: pytest
         "claim_managed": True,
         "discard_live": False,
     }
-    assert {"secret_token", "alert_events_url", "declared", "applied", "references"} <= set(seen["props"])
+    assert {"secret_token", "alert_events_url", "heartbeat_ping_url", "declared", "applied"} <= set(seen["props"])
 
 
 # --- adoption never silently discards live configuration ---------------------------------------

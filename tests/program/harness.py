@@ -167,9 +167,13 @@ class AlertingMocks(pulumi.runtime.Mocks):
         if typ.endswith(":AlertSource"):
             source_id = inputs.get("adopt") or f"01MOCK{_short(self.stack + name, 20).upper()}"
             source_type = inputs["payload"]["source_type"]
+            heartbeat = source_type == "heartbeat"  # pinged, not sent alert events (AlertSourceV2)
             return source_id, {
                 **inputs,
-                "alert_events_url": f"https://api.incident.io/v2/alert_events/{source_type}/{source_id}",
+                "alert_events_url": ""
+                if heartbeat
+                else f"https://api.incident.io/v2/alert_events/{source_type}/{source_id}",
+                "heartbeat_ping_url": f"https://api.incident.io/v2/heartbeat/{source_id}/ping" if heartbeat else "",
                 "secret_token": self.tokens.get(name, f"token-{self.stack}-{name}"),
             }
         if typ.endswith(":AlertRoute"):

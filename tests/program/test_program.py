@@ -449,3 +449,33 @@ def test_a_hostile_or_cross_environment_stack_stops_the_program_before_anything_
     located = [e for e in errors if re.match(r"^stacks/Pulumi\.staging\.yaml:\d+:\d+: " + message, e)]
     assert located, errors
     assert [r.type for r in failed.value.resources] == [], "nothing registered"
+
+
+# -- a heartbeat (dead man's switch) ----------------------------------------------------------------
+
+
+def test_a_heartbeat_delivers_its_ping_url_and_token_only_as_secrets(tmp_path: Path) -> None:
+    (tmp_path / "stacks").mkdir()
+    heartbeat_stack = ROOT / "tests" / "data" / "stacks" / "heartbeat" / "Pulumi.development.yaml"
+    (tmp_path / "stacks" / "Pulumi.development.yaml").write_text(heartbeat_stack.read_text())
+    run = run_program("development", project_dir=tmp_path)
+    key = "alertmanager-heartbeat"
+
+    source = named(run, ALERT_SOURCE_TYPE, key)
+    assert source.inputs["payload"]["source_type"] == "heartbeat"
+    assert {"secret_token", "heartbeat_ping_url"} <= set(source.additional_secret_outputs)
+    token, ping_url = source.outputs["secret_token"], source.outputs["heartbeat_ping_url"]
+    assert ping_url.endswith(f"/v2/heartbeat/{source.id}/ping")
+
+    version = named(run, SECRET_VERSION_TYPE, f"{key}-aws-secret-version")
+    assert version.secret_paths == {"secretString"}
+    assert json.loads(version.inputs["secretString"]) == {"alert_source_token": token, "alert_source_url": ping_url}
+    assert named(run, SECRET, f"{key}-aws-secret").inputs["name"] == "dev/alertmanager-heartbeat"
+    external = named(run, EXTERNAL_SECRET, f"{key}-external-secret")
+    assert external.inputs["metadata"]["name"] == "alertmanager-heartbeat"
+    for r in run.resources:
+        if r is not version:
+            assert token not in r.text() and ping_url not in r.text(), f"{r.type} {r.name} carries the ping URL"
+    assert ping_url not in json.dumps(run.exports)
+    (route,) = [r for r in run.of_type(ALERT_ROUTE_TYPE) if r.name == "alertmanager-silent"]
+    assert [s["alert_source_id"] for s in route.inputs["payload"]["alert_sources"]] == [source.id]

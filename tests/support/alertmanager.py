@@ -34,7 +34,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Self, TypeVar
 
@@ -42,6 +42,8 @@ import httpx
 import yaml
 
 from components.compile import SECRETS_MOUNT
+from components.delivery import secret_string_json
+from components.incidentio.references import ALERT_SOURCE, find, substitute
 
 MIN_VERSION: tuple[int, int, int] = (0, 29, 0)
 """First Alertmanager release with the incident.io receiver (``incidentio_configs``)."""
@@ -368,19 +370,53 @@ class AlertmanagerProcess:
             )
 
 
-def remap_secret_paths(receivers: list[dict[str, Any]], secrets_root: Path) -> list[dict[str, Any]]:
-    """The compiled receivers with /etc/alertmanager/secrets/<secret>/<key> moved to secrets_root.
+def deliver(compiled: dict[str, Any], key: str, outputs: Mapping[str, str], secrets_root: Path) -> Path:
+    """What `pulumi up` and External Secrets do for source `key`, from the compiled sections only.
+
+    The SecretVersion's JSON is the compiled `secret_string` with the AlertSource's `outputs`
+    substituted (``${alert_source:<key>.<output>}``); ESO copies each `remoteRef.property` of it
+    into the target Secret's `secretKey`; the chart mounts that Secret as files under
+    /etc/alertmanager/secrets/<secret>/ (here: secrets_root/<secret>/). Returns that directory.
+    """
+    (aws_secret,) = [s for s in compiled["aws"]["secrets"] if s["source"] == key]
+    placeholders = find(aws_secret["secret_string"])
+    assert {kind for kind, _ in placeholders} == {ALERT_SOURCE}
+    resolved = {(kind, name): outputs[name.partition(".")[2]] for kind, name in placeholders}
+    secret_value = json.loads(secret_string_json(substitute(aws_secret["secret_string"], resolved)))
+    (external,) = [
+        m
+        for m in compiled["kubernetes"]["manifests"]
+        if m["kind"] == "ExternalSecret" and {d["remoteRef"]["key"] for d in m["spec"]["data"]} == {aws_secret["name"]}
+    ]
+    directory = secrets_root / external["spec"]["target"]["name"]
+    directory.mkdir(parents=True, exist_ok=True)
+    for item in external["spec"]["data"]:
+        (directory / item["secretKey"]).write_text(secret_value[item["remoteRef"]["property"]])
+    return directory
+
+
+def remap_secret_paths(config: T, secrets_root: Path) -> T:
+    """Compiled receivers (or a whole config) with every ``*_file`` under
+    /etc/alertmanager/secrets/ moved to secrets_root.
 
     The only change made to the compiled config: the pod's mount point becomes a temp directory.
     """
     prefix = f"{SECRETS_MOUNT}/"
-    remapped = json.loads(json.dumps(receivers))
-    for receiver in remapped:
-        for config in receiver.get("incidentio_configs", []):
-            for key in ("url_file", "alert_source_token_file"):
-                assert config[key].startswith(prefix), config[key]
-                config[key] = str(secrets_root / config[key].removeprefix(prefix))
-    return remapped
+
+    def remap(node: Any) -> Any:
+        if isinstance(node, list):
+            return [remap(item) for item in node]
+        if not isinstance(node, dict):
+            return node
+        out = {}
+        for key, value in node.items():
+            if key.endswith("_file") and isinstance(value, str):
+                assert value.startswith(prefix), value
+                value = str(secrets_root / value.removeprefix(prefix))
+            out[key] = remap(value)
+        return out
+
+    return remap(config)  # type: ignore[no-any-return]
 
 
 def write_alertmanager_config(path: Path, receivers: list[dict[str, Any]]) -> Path:
