@@ -14,3 +14,4 @@ pulumi.export("sourceIds", alerting.source_ids)  # ids and names only: never a t
 pulumi.export("routeIds", alerting.route_ids)
 pulumi.export("awsSecretArns", alerting.aws_secret_arns)
 pulumi.export("externalSecrets", alerting.external_secrets)
+pulumi.export("checklyChannelIds", alerting.checkly_channel_ids)

@@ -8,7 +8,9 @@ Inside, per stack: an explicit ``aws.Provider`` (the stack's region, ``allowed_a
 ``guards.awsAccountId``) and ``kubernetes.Provider`` (its ``guards.kubeContext``, or in GitOps mode
 a render directory), passed to every AWS and Kubernetes resource, so nothing falls back to a
 default provider; an `AlertSource` per source; an `AlertRoute` per route; a `TokenDelivery`
-(components/delivery.py) per source with ``delivery``; optionally the Alertmanager roll patch.
+(components/delivery.py) per source with ``delivery``; optionally the Alertmanager roll patch; a
+`ChecklyAlertChannel` (components/checkly/channel.py) per `checkly` source with ``checkly``, under
+an explicit ``checkly.Provider`` for ``alerting:checkly.accountId``.
 """
 
 from __future__ import annotations
@@ -22,9 +24,11 @@ from typing import Any, TypeVar
 
 import pulumi
 import pulumi_aws as aws
+import pulumi_checkly as checkly
 import pulumi_kubernetes as kubernetes
 
 from components import validate
+from components.checkly.channel import ChecklyAlertChannel, ChecklyAlertChannelArgs
 from components.compile import compile_stack
 from components.delivery import TokenDelivery, TokenDeliveryArgs, alertmanager_roll_patch, check_adopt_arn
 from components.errors import AlertingError, StackError, install_log_scrubber
@@ -54,6 +58,7 @@ class AlertingStack(pulumi.ComponentResource):
     route_ids: pulumi.Output[dict[str, str]]
     aws_secret_arns: pulumi.Output[dict[str, str]]
     external_secrets: pulumi.Output[dict[str, str]]
+    checkly_channel_ids: pulumi.Output[dict[str, str]]
 
     def __init__(
         self,
@@ -157,18 +162,52 @@ class AlertingStack(pulumi.ComponentResource):
                 parent=self,
             )
 
+        # -- Checkly: the alert channels posting to checkly sources -------------------------
+        self.checkly_provider: checkly.Provider | None = None
+        self.checkly_channels: dict[str, ChecklyAlertChannel] = {}
+        checkly_section = compiled["checkly"]
+        if checkly_section["alert_channels"]:
+            self.checkly_provider = self._checkly_provider(checkly_section["account_id"])
+        for channel in checkly_section["alert_channels"]:
+            key = channel["source"]
+            source = self.sources[key]
+            self.checkly_channels[key] = ChecklyAlertChannel(
+                key,
+                ChecklyAlertChannelArgs(
+                    compiled=channel,
+                    account_id=checkly_section["account_id"],
+                    source_outputs={output: pulumi.Output.secret(getattr(source, output)) for output in SOURCE_OUTPUTS},
+                    provider=_present(self.checkly_provider),
+                ),
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+
         # -- outputs (ids and names only, never a token or URL) ------------------------------
         self.source_ids = _collect({key: s.id for key, s in self.sources.items()})
         self.route_ids = _collect({key: r.id for key, r in self.routes.items()})
         self.aws_secret_arns = _collect({key: d.secret_arn for key, d in self.deliveries.items()})
         self.external_secrets = _collect({key: d.external_secret_name for key, d in self.deliveries.items()})
+        self.checkly_channel_ids = _collect({key: c.channel_id for key, c in self.checkly_channels.items()})
         self.register_outputs(
             {
                 "source_ids": self.source_ids,
                 "route_ids": self.route_ids,
                 "aws_secret_arns": self.aws_secret_arns,
                 "external_secrets": self.external_secrets,
+                "checkly_channel_ids": self.checkly_channel_ids,
             }
+        )
+
+    def _checkly_provider(self, account_id: str) -> checkly.Provider:
+        """Checkly's provider for the stack's account; its API key from the secret config
+        ``alerting:checklyApiKey``, else the provider's own (``CHECKLY_API_KEY``): never plain."""
+        config = pulumi.Config("alerting")
+        return checkly.Provider(
+            "checkly",
+            account_id=account_id,
+            api_key=config.get_secret("checklyApiKey"),
+            api_url=config.get("checklyApiUrl"),
+            opts=pulumi.ResourceOptions(parent=self),
         )
 
     def _kubernetes_provider(self, stack: Stack) -> kubernetes.Provider:

@@ -380,6 +380,55 @@ def helm_values(stack: Stack) -> dict[str, Any]:
     }
 
 
+# -- Checkly --------------------------------------------------------------------------------------
+
+# The body Checkly posts for a check alert, in incident.io's alert-event fields (title, status,
+# deduplication_key, description, source_url, metadata). Checkly renders it with Handlebars first:
+# the `contains` block picks the status, one alert per check (docs/checkly.md).
+CHECKLY_TEMPLATE = """{
+  "title": "{{ALERT_TITLE}}",
+  "description": "{{CHECK_NAME}}: {{ALERT_TYPE}} in {{RUN_LOCATION}} at {{STARTED_AT}}",
+  "deduplication_key": "{{CHECK_ID}}",
+  "source_url": "{{RESULT_LINK}}",
+  "metadata": {
+    "check_id": "{{CHECK_ID}}",
+    "check_name": "{{CHECK_NAME}}",
+    "check_type": "{{CHECK_TYPE}}",
+    "group_name": "{{GROUP_NAME}}",
+    "alert_type": "{{ALERT_TYPE}}"
+  },
+  {{#contains ALERT_TYPE "RECOVERY"}}"status": "resolved"{{else}}"status": "firing"{{/contains}}
+}
+"""
+CHECKLY_WEBHOOK_TYPE = "WEBHOOK_INCIDENTIO"
+
+
+def checkly_alert_channel(source: Source) -> dict[str, Any]:
+    """One Checkly alert channel: the `AlertChannel` inputs under the engine's names (checked
+    against Checkly's provider schema), the webhook posting to the source with its token as a
+    Bearer header, and the checks and groups to subscribe."""
+    channel = source.checkly
+    assert channel
+    return {
+        "source": source.key,
+        "name": channel.name,
+        "inputs": {
+            "sendRecovery": channel.send_recovery,
+            "sendFailure": channel.send_failure,
+            "sendDegraded": channel.send_degraded,
+            "webhook": {
+                "name": channel.name,
+                "webhookType": CHECKLY_WEBHOOK_TYPE,
+                "method": "POST",
+                "url": ref(ALERT_SOURCE, f"{source.key}.alert_events_url"),
+                "headers": {"authorization": "Bearer " + ref(ALERT_SOURCE, f"{source.key}.secret_token")},
+                "template": CHECKLY_TEMPLATE,
+            },
+        },
+        "subscriptions": {"checks": list(channel.checks), "groups": list(channel.groups)},
+    }
+
+
 # -- the whole stack ------------------------------------------------------------------------------
 
 
@@ -428,6 +477,10 @@ def _compile_stack(stack: Stack) -> dict[str, Any]:
             "namespace": stack.kubernetes.namespace,
             "mode": stack.kubernetes.mode,
             "manifests": manifests + ([roll] if roll else []),
+        },
+        "checkly": {
+            "account_id": stack.checkly_account_id,
+            "alert_channels": [checkly_alert_channel(s) for s in stack.sources if s.checkly],
         },
         "alertmanager": {
             "receivers": alertmanager_receivers(stack),

@@ -55,7 +55,7 @@ def check_adopt_arn(arn: str, *, name: str, region: str, account_id: str) -> Non
         raise AlertingError(f"cannot adopt AWS secret {name!r} from {arn!r}: wrong {', '.join(wrong)}")
 
 
-def _resolve(value: Any, resolved: Mapping[tuple[str, str], str], what: str) -> Any:
+def resolve_all(value: Any, resolved: Mapping[tuple[str, str], str], what: str) -> Any:
     """Substitute placeholders; any placeholder left over is a program bug, reported plainly."""
     out = substitute(value, resolved)
     left = sorted(f"${{{kind}:{name}}}" for kind, name in find(out))
@@ -125,7 +125,7 @@ class TokenDelivery(pulumi.ComponentResource):
         values = {placeholder: args.source_outputs[output] for placeholder, output in wanted.items()}
         secret_string = pulumi.Output.all(*values.values()).apply(
             lambda resolved: secret_string_json(
-                _resolve(
+                resolve_all(
                     compiled["secret_string"],
                     dict(zip(values.keys(), resolved, strict=True)),
                     f"AWS secret {compiled['name']!r}",
@@ -175,7 +175,7 @@ def resolve_manifest(
     if missing:
         raise AlertingError(f"{what}: no secret version for source(s) {', '.join(missing)}")
     return pulumi.Output.all(*(versions[key] for key in wanted)).apply(
-        lambda ids: _resolve(
+        lambda ids: resolve_all(
             dict(manifest), {(SECRET_VERSION, key): str(v) for key, v in zip(wanted, ids, strict=True)}, what
         )
     )

@@ -15,6 +15,7 @@ exit code (never a traceback)::
     │       ├── RateLimitedError       429 still returned after bounded retries
     │       ├── RejectedError          any other 4xx (validation, version conflict: undocumented)
     │       └── ServerError            5xx still returned after bounded retries
+    ├── ChecklyError                   Checkly's API did not answer, or answered an error (exit 2)
     ├── ReferenceNotFoundError         an escalation path / attribute name unknown to incident.io
     ├── DriftError                     a live object was changed outside this stack
     ├── LiveSettingsError              a write would discard live settings the stack does not declare
@@ -220,6 +221,16 @@ class RejectedError(ApiError):
 
 class ServerError(ApiError):
     """5xx still returned after bounded retries."""
+
+
+class ChecklyError(AlertingError):
+    """Checkly's API did not answer usably, or answered with an error status (`status`, 0: none)."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, status: int = 0) -> None:
+        self.status = status
+        super().__init__(message)
 
 
 class ReferenceNotFoundError(AlertingError):

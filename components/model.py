@@ -81,6 +81,7 @@ class Binding:
 # heartbeat's interval (+ grace): docs.incident.io/alerts/heartbeat-monitoring.
 WATCHDOG = "Watchdog"
 HEARTBEAT_TYPE = "heartbeat"
+CHECKLY_TYPE = "checkly"
 HEARTBEAT_MAX_SECONDS = 48 * 3600
 
 
@@ -97,6 +98,19 @@ class Heartbeat:
 
 
 @dataclass(frozen=True)
+class ChecklyChannel:
+    """The Checkly alert channel (an incident.io webhook) posting to a `checkly` source, and the
+    checks and check groups subscribed to it. Defaults are Checkly's."""
+
+    name: str
+    send_recovery: bool = True
+    send_failure: bool = True
+    send_degraded: bool = False
+    checks: tuple[str, ...] = ()  # check ids (UUIDs)
+    groups: tuple[int, ...] = ()  # check group ids
+
+
+@dataclass(frozen=True)
 class Source:
     key: str
     name: str
@@ -109,6 +123,7 @@ class Source:
     description: tuple[tuple[str, str], ...] = ()
     discard_live: bool = False  # may a write drop live settings the stack does not declare?
     heartbeat: Heartbeat | None = None  # only on `type: heartbeat`
+    checkly: ChecklyChannel | None = None  # only on `type: checkly`
 
     @cached_property
     def bound(self) -> frozenset[str]:
@@ -175,6 +190,7 @@ class Stack:
     routes: tuple[Route, ...]
     kubernetes: Kubernetes
     claim_managed: bool = False
+    checkly_account_id: str | None = None  # alerting:checkly.accountId
 
     def source(self, key: str) -> Source:
         return self._sources_by_key[key]

@@ -76,6 +76,7 @@ def semantic_problems(doc: Document, known_types: frozenset[str]) -> Iterator[Pr
     yield from _route_problems(doc, _listing(get("routes")), sources, channels, paging)
     yield from _binding_problems(doc, _listing(get("routes")), sources)
     yield from _heartbeat_problems(doc, sources, _listing(get("routes")), paging)
+    yield from _checkly_problems(doc, sources, has_account=isinstance(_mapping(get("checkly")).get("accountId"), str))
 
 
 def _source_problems(
@@ -191,6 +192,39 @@ def _heartbeat_problems(doc: Document, sources: dict[str, Any], routes: list[Any
                 severity="warning",
                 key=True,
             )
+
+
+def _checkly_problems(doc: Document, sources: dict[str, Any], *, has_account: bool) -> Iterator[Problem]:
+    """A Checkly alert channel needs its account and a checkly source; a check or group is listed
+    once. Listing none is allowed: checks managed as code may subscribe themselves."""
+    channels: dict[str, str] = {}
+    for key, source in sources.items():
+        spec = _mapping(source).get("checkly")
+        if spec is None:
+            continue
+        at = (*project_key("sources"), key, "checkly")
+        if _mapping(source).get("type") != model.CHECKLY_TYPE:
+            yield doc.problem(at, "only a source of type checkly takes checkly (its alert channel)", key=True)
+            continue
+        if not has_account:
+            yield doc.problem(at, "a Checkly alert channel needs alerting:checkly.accountId", key=True)
+        spec = _mapping(spec)
+        name = spec.get("alertChannel", _mapping(source).get("name"))
+        if isinstance(name, str):
+            if name in channels:
+                yield doc.problem(
+                    (*at, "alertChannel") if "alertChannel" in spec else at,
+                    f"Checkly alert channel {name!r} is already the channel of source {channels[name]!r}",
+                    key="alertChannel" not in spec,
+                )
+            channels.setdefault(name, key)
+        subscribe = _mapping(spec.get("subscribe"))
+        for kind in ("checks", "groups"):
+            seen: set[Any] = set()
+            for index, item in enumerate(_listing(subscribe.get(kind))):
+                if item in seen:
+                    yield doc.problem((*at, "subscribe", kind, index), f"{item!r} is listed twice")
+                seen.add(item)
 
 
 def _heartbeat_timing(doc: Document, at: PathKey, spec: dict[str, Any]) -> Iterator[Problem]:
@@ -518,6 +552,18 @@ def _heartbeat(spec: dict[str, Any]) -> model.Heartbeat:
     )
 
 
+def _checkly_channel(spec: dict[str, Any], source_name: str) -> model.ChecklyChannel:
+    subscribe = spec.get("subscribe", {})
+    return model.ChecklyChannel(
+        name=spec.get("alertChannel", source_name),
+        send_recovery=spec.get("sendRecovery", True),
+        send_failure=spec.get("sendFailure", True),
+        send_degraded=spec.get("sendDegraded", False),
+        checks=tuple(subscribe.get("checks", ())),
+        groups=tuple(subscribe.get("groups", ())),
+    )
+
+
 def build_model(doc: Document, name: str, path: Path) -> model.Stack:
     config = doc.data[CFG]
 
@@ -540,6 +586,7 @@ def build_model(doc: Document, name: str, path: Path) -> model.Stack:
             description=tuple(spec.get("description", {}).items()),
             discard_live=spec.get("discardLiveSettings", False),
             heartbeat=_heartbeat(spec["heartbeat"]) if "heartbeat" in spec else None,
+            checkly=_checkly_channel(spec["checkly"], spec["name"]) if "checkly" in spec else None,
         )
         for key, spec in get("sources").items()
     )
@@ -592,6 +639,7 @@ def build_model(doc: Document, name: str, path: Path) -> model.Stack:
         routes=routes,
         kubernetes=kubernetes,
         claim_managed=incidentio.get("claimManaged", False),
+        checkly_account_id=(get("checkly") or {}).get("accountId"),
     )
 
 

@@ -44,7 +44,7 @@ def test_every_payload_and_manifest_matches_the_official_schemas(path: Path) -> 
 
 def test_render_shape_has_the_documented_top_level_keys() -> None:
     compiled = compile_stack(load(STACKS["production"]))
-    assert list(compiled) == ["stack", "environment", "incident_io", "aws", "kubernetes", "alertmanager"]
+    assert list(compiled) == ["stack", "environment", "incident_io", "aws", "kubernetes", "checkly", "alertmanager"]
     sources = compiled["incident_io"]["alert_sources"]
     keys = ("adopt", "discard_live_settings", "key", "name", "payload", "source_type")
     assert {tuple(sorted(s)) for s in sources} == {keys}

@@ -65,7 +65,6 @@ from pulumi.dynamic import (
     UpdateResult,
 )
 from pulumi.output import Unknown
-from pulumi.runtime import rpc
 
 from components.errors import (
     AlertingError,
@@ -89,6 +88,7 @@ from components.incidentio.normalise import (
 from components.incidentio.preserve import route_losses, source_losses
 from components.incidentio.references import ALERT_ATTRIBUTE, ESCALATION_PATH, find, ref, substitute
 from components.schemas import validate_api_body
+from components.wire import has_unknowns, plain
 
 __all__ = [
     "CONFIG_API_KEY",
@@ -225,18 +225,18 @@ class _Provider(ResourceProvider):
     def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
         failures: list[CheckFailure] = []
         payload = news.get("payload")
-        if not _has_unknowns(payload):  # a preview may not know it yet: checked again at apply
+        if not has_unknowns(payload):  # a preview may not know it yet: checked again at apply
             if not isinstance(payload, dict):
                 failures.append(CheckFailure("payload", f"expected a {self.kind.schema} object"))
             else:
-                failures += [CheckFailure("payload", p) for p in self._schema_problems(_plain(payload))]
+                failures += [CheckFailure("payload", p) for p in self._schema_problems(plain(payload))]
                 failures += [
                     CheckFailure("payload", f"placeholder {ref(k, n)} must be substituted by the program")
                     for k, n in sorted(find(payload))
                     if k not in _RESOLVED_KINDS
                 ]
         stack = news.get("stack")
-        if not _has_unknowns(stack) and (not isinstance(stack, str) or not stack):
+        if not has_unknowns(stack) and (not isinstance(stack, str) or not stack):
             failures.append(CheckFailure("stack", "expected the Pulumi stack name"))
         if not isinstance(news.get("claim_managed", False), bool | Unknown):
             failures.append(CheckFailure("claim_managed", "expected true or false"))
@@ -246,9 +246,9 @@ class _Provider(ResourceProvider):
         """Local and semantic: canonical payloads compared, never an API call."""
         replaces = self._replaces(olds, news)
         dbr = True if replaces else None
-        if _has_unknowns([news.get(k) for k in self.input_keys]):
+        if has_unknowns([news.get(k) for k in self.input_keys]):
             return DiffResult(changes=True, replaces=replaces, delete_before_replace=dbr)
-        old, new = _plain(olds), _plain(news)
+        old, new = plain(olds), plain(news)
         changed = not isinstance(old.get("payload"), dict) or self.kind.canonical(
             old["payload"]
         ) != self.kind.canonical(new["payload"])
@@ -271,7 +271,7 @@ class _Provider(ResourceProvider):
 
     def _inputs(self, props: dict[str, Any]) -> dict[str, Any]:
         """The declared inputs only (never `__provider`, never an output), protobuf floats fixed."""
-        return {k: _plain(props[k]) for k in self.input_keys if k in props}
+        return {k: plain(props[k]) for k in self.input_keys if k in props}
 
     def _resolve(self, client: IncidentIoClient, payload: dict) -> tuple[dict, dict[str, str]]:
         """Payload with escalation-path / attribute names replaced by ids, and the ids used."""
@@ -321,7 +321,7 @@ class _Provider(ResourceProvider):
 
     def _read_outs(self, props: dict[str, Any], live: dict) -> dict[str, Any]:
         """Old outputs if the live object is still what was applied, else the live state."""
-        old = {k: _plain(v) for k, v in props.items() if k != PROVIDER_KEY}
+        old = {k: plain(v) for k, v in props.items() if k != PROVIDER_KEY}
         live_canonical = self.kind.canonical(live)
         if live_canonical == old.get("applied"):
             return old
@@ -340,7 +340,7 @@ class AlertSourceProvider(_Provider):
 
     def _replaces(self, olds: dict[str, Any], news: dict[str, Any]) -> list[str] | None:
         old, new = (_get(p.get("payload"), "source_type") for p in (olds, news))
-        if old is None or new is None or _has_unknowns([old, new]) or old == new:
+        if old is None or new is None or has_unknowns([old, new]) or old == new:
             return None
         return ["payload"]  # delete first: the new source may not reuse a name still taken
 
@@ -369,7 +369,7 @@ class AlertSourceProvider(_Provider):
         return ReadResult(id_, outs, {k: outs[k] for k in self.input_keys if k in outs})
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        inputs, old = self._inputs(news), _plain(olds)
+        inputs, old = self._inputs(news), plain(olds)
         client = _PROCESS.client()
         payload, references = self._resolve(client, inputs["payload"])
         try:
@@ -474,7 +474,7 @@ class AlertRouteProvider(_Provider):
         return ReadResult(id_, outs, {k: outs[k] for k in self.input_keys if k in outs})
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        inputs, old = self._inputs(news), _plain(olds)
+        inputs, old = self._inputs(news), plain(olds)
         client = _PROCESS.client()
         payload, references = self._resolve(client, inputs["payload"])
         route = self._put(client, id_, payload, inputs, old.get("applied"))
@@ -615,35 +615,6 @@ class AlertRoute(pulumi.dynamic.Resource, module="incidentio", name="AlertRoute"
 
 
 # --- small pure helpers ----------------------------------------------------------------------
-
-
-def _is_unknown(value: Any) -> bool:
-    # The SDK passes preview-time unknowns as `Unknown()` (3.272) or as the sentinel string.
-    return isinstance(value, Unknown) or (isinstance(value, str) and value == rpc.UNKNOWN)
-
-
-def _has_unknowns(value: Any) -> bool:
-    if isinstance(value, dict):
-        return any(_has_unknowns(v) for v in value.values())
-    if isinstance(value, list):
-        return any(_has_unknowns(v) for v in value)
-    return _is_unknown(value)
-
-
-def _plain(value: Any) -> Any:
-    """Copy without RPC secret wrappers, integral floats back to ints.
-
-    Property values cross the engine as protobuf numbers (doubles): ``300`` arrives as ``300.0``,
-    which the official schema (and a Go JSON decoder) refuses where an integer is expected.
-    """
-    value = rpc.unwrap_rpc_secret(value)
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return value
 
 
 def _get(payload: Any, key: str) -> Any:

@@ -5,6 +5,7 @@ Files (provenance and regeneration: README.md beside this module):
 - `incident-io-openapi-subset.json`: incident.io OpenAPI `components/schemas` needed for alert
   routes, alert sources, managed resources, escalation paths and alert attributes;
 - `externalsecret-v1.schema.json`: External Secrets Operator's ExternalSecret `v1` schema;
+- `checkly-alert-channel.schema.json`: the inputs of Checkly's Pulumi `AlertChannel` resource;
 - `stack.schema.json`, `routing-tests.schema.json`: the project's own file schemas (used by
   components/structure.py, not here).
 
@@ -31,11 +32,18 @@ if TYPE_CHECKING:  # jsonschema costs ~0.1 s to import; `source_types` (validate
     from jsonschema import Draft4Validator, ValidationError
     from referencing import Registry
 
-__all__ = ["api_schema_names", "source_types", "validate_api_body", "validate_external_secret"]
+__all__ = [
+    "api_schema_names",
+    "source_types",
+    "validate_api_body",
+    "validate_checkly_alert_channel",
+    "validate_external_secret",
+]
 
 _DIR = Path(__file__).resolve().parent
 _OPENAPI_FILE = "incident-io-openapi-subset.json"
 _ESO_FILE = "externalsecret-v1.schema.json"
+_CHECKLY_FILE = "checkly-alert-channel.schema.json"
 _OPENAPI_URI = "urn:alerting:schemas:incident-io-openapi-subset"
 _ESO_API_VERSION = "external-secrets.io/v1"
 _ESO_KIND = "ExternalSecret"
@@ -85,6 +93,13 @@ def validate_external_secret(manifest: dict) -> list[str]:
     return _messages(_eso_validator().iter_errors(manifest), extra)
 
 
+def validate_checkly_alert_channel(inputs: dict) -> list[str]:
+    """Validate a Checkly alert channel's inputs (the engine's names: `sendRecovery`, `webhook`
+    with `webhookType`, ...) against the schema of Checkly's Pulumi provider. Returns sorted
+    ``"$.path: message"`` strings; an empty list means valid."""
+    return _messages(_checkly_validator().iter_errors(inputs), [])
+
+
 # --- loading ---------------------------------------------------------------------------------
 
 
@@ -110,10 +125,7 @@ def _api_validator(schema_name: str) -> Draft4Validator:
     from jsonschema import Draft4Validator
 
     if schema_name not in _openapi_document()["components"]["schemas"]:
-        raise ValueError(
-            f"no vendored incident.io schema {schema_name!r}; "
-            f"available: {', '.join(api_schema_names())}"
-        )
+        raise ValueError(f"no vendored incident.io schema {schema_name!r}; available: {', '.join(api_schema_names())}")
     ref = f"{_OPENAPI_URI}#/components/schemas/{schema_name}"
     return Draft4Validator({"$ref": ref}, registry=_registry())
 
@@ -125,6 +137,13 @@ def _eso_validator() -> Draft4Validator:
     schema = _close_objects(_allow_nullable(_load(_ESO_FILE)))
     schema.pop("x-provenance", None)
     return Draft4Validator(schema)
+
+
+@functools.cache
+def _checkly_validator() -> Any:
+    from jsonschema import Draft202012Validator
+
+    return Draft202012Validator(_load(_CHECKLY_FILE))
 
 
 def _allow_nullable(node: Any) -> Any:
@@ -153,9 +172,7 @@ def _close_objects(schema: Any) -> Any:
     out = dict(schema)
     if isinstance(out.get("properties"), dict):
         out["properties"] = {k: _close_objects(v) for k, v in out["properties"].items()}
-        if "additionalProperties" not in out and not out.get(
-            "x-kubernetes-preserve-unknown-fields"
-        ):
+        if "additionalProperties" not in out and not out.get("x-kubernetes-preserve-unknown-fields"):
             out["additionalProperties"] = False
     for key in ("items", "additionalProperties", "not"):
         if isinstance(out.get(key), dict):
@@ -169,9 +186,7 @@ def _close_objects(schema: Any) -> Any:
 # --- messages --------------------------------------------------------------------------------
 
 
-def _messages(
-    errors: Iterable[ValidationError], extra: Iterable[tuple[list[PathPart], str]] = ()
-) -> list[str]:
+def _messages(errors: Iterable[ValidationError], extra: Iterable[tuple[list[PathPart], str]] = ()) -> list[str]:
     """Format, de-duplicate and sort (array indices numerically) every finding."""
     found: set[tuple[tuple[tuple[int, int, str], ...], str, str]] = set()
     for path, message in [*(pair for error in errors for pair in _explain(error)), *extra]:

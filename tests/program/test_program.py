@@ -32,6 +32,10 @@ EXTERNAL_SECRET = "kubernetes:external-secrets.io/v1:ExternalSecret"
 ALERTMANAGER_PATCH = "kubernetes:monitoring.coreos.com/v1:AlertmanagerPatch"
 ALERT_SOURCE_TYPE = "pulumi-python:dynamic/incidentio:AlertSource"
 ALERT_ROUTE_TYPE = "pulumi-python:dynamic/incidentio:AlertRoute"
+CHECKLY_PROVIDER = "pulumi:providers:checkly"
+CHECKLY_COMPONENT = "alerting:checkly:AlertChannel"
+CHECKLY_CHANNEL = "checkly:index/alertChannel:AlertChannel"
+CHECKLY_SUBSCRIPTIONS = "pulumi-python:dynamic/checkly:AlertChannelSubscriptions"
 
 
 def model(stack: str, project_dir: Path = ROOT) -> Stack:
@@ -63,10 +67,15 @@ def run(request: pytest.FixtureRequest, committed_runs: dict[str, ProgramRun]) -
 def test_inventory_is_what_the_stack_file_declares(run: ProgramRun) -> None:
     stack = model(run.stack)
     delivered = [s.key for s in stack.sources if s.delivery]
+    channels = [s.key for s in stack.sources if s.checkly]
+    assert channels == ["checkly"], "each committed stack declares its Checkly alert channel"
     expected = {
         (STACK_COMPONENT, run.stack),
         (AWS_PROVIDER, "aws"),
         (K8S_PROVIDER, "kubernetes"),
+        (CHECKLY_PROVIDER, "checkly"),
+        *((CHECKLY_COMPONENT, key) for key in channels),
+        *((CHECKLY_CHANNEL, f"{key}-checkly-channel") for key in channels),
         *((ALERT_SOURCE_TYPE, s.key) for s in stack.sources),
         *((ALERT_ROUTE_TYPE, slug(r.name)) for r in stack.routes),
         *((DELIVERY, key) for key in delivered),
@@ -89,6 +98,9 @@ def test_resources_hang_under_their_components(run: ProgramRun) -> None:
         if r.type in (SECRET, SECRET_VERSION_TYPE, EXTERNAL_SECRET):
             parent = run.by_urn(r.parent)
             assert parent.type == DELIVERY and r.name.startswith(f"{parent.name}-"), r.name
+        elif r.type in (CHECKLY_CHANNEL, CHECKLY_SUBSCRIPTIONS):
+            parent = run.by_urn(r.parent)
+            assert parent.type == CHECKLY_COMPONENT and r.name.startswith(f"{parent.name}-"), r.name
         elif r is not component:
             assert r.parent == component.urn, f"{r.type} {r.name} hangs under {r.parent}"
 
@@ -110,13 +122,14 @@ def test_every_aws_and_kubernetes_resource_uses_the_stacks_explicit_provider(run
     checked = 0
     for r in run.resources:
         package = r.type.split(":")[0]
-        if package not in ("aws", "kubernetes"):
+        if package not in ("aws", "kubernetes", "checkly"):
             continue
-        expected = aws_provider if package == "aws" else kube_provider
+        expected = {"aws": aws_provider, "kubernetes": kube_provider, "checkly": run.one(CHECKLY_PROVIDER)}[package]
         assert r.provider, f"{r.type} {r.name} would use a default provider"
         assert r.provider_urn == expected.urn, f"{r.type} {r.name} uses {r.provider}"
         checked += 1
-    assert checked == 3 * len([s for s in model(run.stack).sources if s.delivery])
+    stack = model(run.stack)
+    assert checked == 3 * len([s for s in stack.sources if s.delivery]) + len([s for s in stack.sources if s.checkly])
 
 
 def test_providers_pin_the_stacks_account_region_and_context(run: ProgramRun) -> None:
@@ -479,3 +492,61 @@ def test_a_heartbeat_delivers_its_ping_url_and_token_only_as_secrets(tmp_path: P
     assert ping_url not in json.dumps(run.exports)
     (route,) = [r for r in run.of_type(ALERT_ROUTE_TYPE) if r.name == "alertmanager-silent"]
     assert [s["alert_source_id"] for s in route.inputs["payload"]["alert_sources"]] == [source.id]
+
+
+# -- Checkly's side -------------------------------------------------------------------------------
+
+
+def test_the_checkly_channel_is_the_compiled_one_with_url_and_token_only_as_secrets(run: ProgramRun) -> None:
+    stack = model(run.stack)
+    (compiled,) = compile_stack(stack)["checkly"]["alert_channels"]
+    outputs = source_outputs(run, "checkly")
+    token, url = outputs["secret_token"], outputs["alert_events_url"]
+    channel = named(run, CHECKLY_CHANNEL, "checkly-checkly-channel")
+
+    resolved = substitute(
+        compiled["inputs"],
+        {(ALERT_SOURCE, "checkly.secret_token"): token, (ALERT_SOURCE, "checkly.alert_events_url"): url},
+    )
+    assert channel.inputs == resolved, "the registered inputs are exactly what `render` prints, placeholders filled"
+    assert channel.inputs["webhook"]["headers"] == {"authorization": f"Bearer {token}"}
+    assert channel.inputs["webhook"]["webhookType"] == "WEBHOOK_INCIDENTIO"
+    assert channel.secret_paths == {"webhook"}, "URL and token reach the state encrypted"
+    for r in run.resources:
+        if r is not channel:
+            assert token not in r.text(), f"{r.type} {r.name} carries the Checkly source's token"
+    assert token not in json.dumps(run.exports)
+    assert run.exports["checklyChannelIds"] == {"checkly": channel.id}
+
+    provider = run.one(CHECKLY_PROVIDER).inputs
+    assert provider["accountId"] == stack.checkly_account_id
+    assert "apiKey" not in provider, "no key in the stack file: the provider reads CHECKLY_API_KEY itself"
+    assert run.of_type(CHECKLY_SUBSCRIPTIONS) == [], "the committed stacks subscribe no check here"
+
+
+def test_a_rotated_checkly_token_reaches_only_the_channel(committed_runs: dict[str, ProgramRun]) -> None:
+    before = committed_runs["production"]
+    after = run_program("production", tokens={"checkly": "rotated-checkly-token"})
+    channel = named(after, CHECKLY_CHANNEL, "checkly-checkly-channel")
+    assert channel.inputs["webhook"]["headers"] == {"authorization": "Bearer rotated-checkly-token"}
+    changed = [r.urn for r in after.resources if r.text() != next(b for b in before.resources if b.urn == r.urn).text()]
+    assert changed == [channel.urn], "`pulumi up --refresh` after a rotation updates the channel, nothing else"
+
+
+def test_listed_checks_and_groups_subscribe_to_the_channel(stack_variant: Any) -> None:
+    check = "0bbfc00c-44df-46a7-a4d9-ba38deca8bfd"
+    project = stack_variant(
+        "staging",
+        lambda c: c["alerting:sources"]["checkly"]["checkly"].update(subscribe={"checks": [check], "groups": [7]}),
+    )
+    run = run_program("staging", project_dir=project)
+    (subscriptions,) = run.of_type(CHECKLY_SUBSCRIPTIONS)
+    channel = named(run, CHECKLY_CHANNEL, "checkly-checkly-channel")
+    assert json.loads(subscriptions.text()) == {
+        "channel_id": channel.id,
+        "account_id": model("staging").checkly_account_id,
+        "checks": [check],
+        "groups": [7],
+    }
+    assert channel.urn in subscriptions.dependencies
+    assert run.by_urn(subscriptions.parent).type == CHECKLY_COMPONENT

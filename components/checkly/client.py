@@ -1,0 +1,95 @@
+"""A small client for Checkly's public API: read an alert channel, set one subscription.
+
+Auth is the documented pair: ``Authorization: Bearer <API key>`` and ``X-Checkly-Account:
+<account id>`` (checklyhq.com/docs/api-reference). The base URL and transport are injected (tests:
+a local stand-in on 127.0.0.1). Transport errors, 429 and 5xx are retried a bounded number of
+times; whatever is left becomes a `ChecklyError`, scrubbed of the API key.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+from components.errors import ChecklyError, register_secret
+
+DEFAULT_API_URL = "https://api.checklyhq.com"
+ATTEMPTS = 3
+_RETRIED = (429, 500, 502, 503, 504)
+
+
+class ChecklyClient:
+    def __init__(
+        self,
+        api_key: str,
+        account_id: str,
+        base_url: str | None = None,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        timeout: float = 30.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if not api_key:
+            raise ChecklyError(
+                "no Checkly API key: set CHECKLY_API_KEY or `pulumi config set --secret alerting:checklyApiKey`"
+            )
+        register_secret(api_key)
+        self._sleep = sleep
+        self._http = httpx.Client(
+            base_url=(base_url or DEFAULT_API_URL).rstrip("/"),
+            headers={"Authorization": f"Bearer {api_key}", "X-Checkly-Account": account_id},
+            transport=transport,
+            timeout=timeout,
+        )
+
+    def __enter__(self) -> ChecklyClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def get_alert_channel(self, channel_id: int) -> dict[str, Any]:
+        """`GET /v1/alert-channels/{id}`: the channel, with its `subscriptions`."""
+        return dict(self._request("GET", f"/v1/alert-channels/{channel_id}"))
+
+    def set_subscription(
+        self, channel_id: int, *, activated: bool, check_id: str | None = None, group_id: int | None = None
+    ) -> dict[str, Any]:
+        """`PUT /v1/alert-channels/{id}/subscriptions`: one check or one group (never both)."""
+        if (check_id is None) == (group_id is None):
+            raise ValueError("give exactly one of check_id and group_id")
+        body: dict[str, Any] = {"activated": activated}
+        body.update({"checkId": check_id} if check_id is not None else {"groupId": group_id})
+        return dict(self._request("PUT", f"/v1/alert-channels/{channel_id}/subscriptions", json=body))
+
+    def _request(self, method: str, path: str, json: Any = None) -> Any:
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                response = self._http.request(method, path, json=json)
+            except httpx.TransportError as exc:
+                if attempt == ATTEMPTS:
+                    raise ChecklyError(f"Checkly {method} {path}: no answer ({type(exc).__name__})") from None
+                self._sleep(0.5 * attempt)
+                continue
+            if response.status_code in _RETRIED and attempt < ATTEMPTS:
+                self._sleep(_retry_after(response.headers.get("Retry-After"), 0.5 * attempt))
+                continue
+            if response.is_success:
+                return response.json() if response.content else {}
+            detail = response.text.strip()[:300] or response.reason_phrase
+            raise ChecklyError(f"Checkly {method} {path} -> {response.status_code}: {detail}", response.status_code)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _retry_after(header: str | None, default: float) -> float:
+    """Seconds from a numeric Retry-After, at most a minute; else `default` (an HTTP date too)."""
+    try:
+        return min(max(float(header or default), 0.0), 60.0)
+    except ValueError:
+        return default
