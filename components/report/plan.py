@@ -17,7 +17,7 @@ from components.describe import (
     route_sources,
     routes_taking,
 )
-from components.model import Source, Stack
+from components.model import ChecklyChannel, Source, Stack
 
 
 def routes_table(stack: Stack) -> Table:
@@ -86,6 +86,31 @@ def heartbeats_table(stack: Stack) -> Table:
     return table
 
 
+def _subscribed(channel: ChecklyChannel) -> str:
+    parts = [f"check {c}" for c in channel.checks] + [f"group {g}" for g in channel.groups]
+    return ", ".join(parts) or "none listed here (checks may subscribe themselves)"
+
+
+def _sends(channel: ChecklyChannel) -> str:
+    flags = (
+        ("failure", channel.send_failure),
+        ("recovery", channel.send_recovery),
+        ("degraded", channel.send_degraded),
+    )
+    return ", ".join(name for name, on in flags if on) or NONE
+
+
+def checkly_table(stack: Stack) -> Table:
+    table = Table(title=f"Checkly alert channels - account {stack.checkly_account_id}", title_justify="left")
+    for column in ("Source", "Checkly channel", "Sends", "Subscribed"):
+        table.add_column(column, overflow="fold")
+    for source in stack.sources:
+        if source.checkly:
+            channel = source.checkly
+            table.add_row(source.name, f"{channel.name} (incident.io webhook)", _sends(channel), _subscribed(channel))
+    return table
+
+
 def print_plan(stack: Stack, console: Console) -> None:
     console.print(routes_table(stack))
     console.print(sources_table(stack))
@@ -93,6 +118,8 @@ def print_plan(stack: Stack, console: Console) -> None:
         console.print(delivery_table(stack))
     if heartbeats(stack):
         console.print(heartbeats_table(stack))
+    if any(s.checkly for s in stack.sources):
+        console.print(checkly_table(stack))
 
 
 def plan_document(stack: Stack) -> dict[str, Any]:
@@ -146,5 +173,19 @@ def plan_document(stack: Stack) -> dict[str, Any]:
             }
             for source in heartbeats(stack)
             if source.heartbeat
+        ],
+        "checkly_alert_channels": [
+            {
+                "source": source.key,
+                "name": source.checkly.name,
+                "account_id": stack.checkly_account_id,
+                "send_failure": source.checkly.send_failure,
+                "send_recovery": source.checkly.send_recovery,
+                "send_degraded": source.checkly.send_degraded,
+                "checks": list(source.checkly.checks),
+                "groups": list(source.checkly.groups),
+            }
+            for source in stack.sources
+            if source.checkly
         ],
     }

@@ -89,7 +89,7 @@ class DynamicProviderProcess:
         self.stop()
 
     def start(self) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("INCIDENT_IO_", "PULUMI_"))}
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("INCIDENT_IO_", "PULUMI_", "CHECKLY_"))}
         env.update({"PULUMI_PROJECT": self.project, "PULUMI_STACK": self.stack, **self.env})
         # The plugin passes the engine's address; this SDK's __main__ does not read it.
         self._proc = subprocess.Popen(
