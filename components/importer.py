@@ -706,6 +706,16 @@ def _set(node: CommentedMap, key: str, value: Any, order: tuple[str, ...]) -> No
     node.insert(position, key, _node(value, flow_depth=0))
 
 
+def _merge_heartbeat(node: CommentedMap, live: dict[str, str]) -> None:
+    """incident.io's side of a heartbeat (interval, grace) into the stack's, whose own keys
+    (repeatInterval, alertname) and spelling (`300s` for `5m`) stay."""
+    for key in ("interval", "grace"):
+        if key not in live:
+            node.pop(key, None)
+        elif not isinstance(node.get(key), str) or validate.seconds(node[key]) != validate.seconds(live[key]):
+            node[key] = _scalar(live[key])
+
+
 def merged_text(imported: Imported) -> str:
     """The stack file with the imported entries merged in, every other byte kept: new Slack
     channels added, sources updated in place (name, type, adopt, attributes; delivery and emits
@@ -730,7 +740,9 @@ def merged_text(imported: Imported) -> str:
             sources[key] = _source_node(entry)
             continue
         for name, value in entry.items():
-            if value == {}:
+            if name == "heartbeat" and isinstance(node.get(name), CommentedMap):
+                _merge_heartbeat(node[name], value)
+            elif value == {}:
                 node.pop(name, None)
             else:
                 _set(node, name, value, _SOURCE_KEYS)

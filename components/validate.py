@@ -169,7 +169,7 @@ def _heartbeat_problems(doc: Document, sources: dict[str, Any], routes: list[Any
                 )
         yield from _heartbeat_timing(doc, (*at, "heartbeat"), spec)
         alertname = spec.get("alertname", model.WATCHDOG)
-        if isinstance(alertname, str):
+        if isinstance(alertname, str) and "delivery" in source:  # fed by this stack's Alertmanager
             if alertname in alertnames:
                 yield doc.problem(
                     (*at, "heartbeat", "alertname") if "alertname" in spec else (*at, "heartbeat"),

@@ -214,7 +214,10 @@ def test_plan_answers_in_json_with_the_tables_facts() -> None:
     assert [r["name"] for r in document["routes"]] == [r["name"] for r in stack["alerting:routes"]]
     assert all(route["name"] in text.stdout for route in document["routes"])
     assert {s["key"] for s in document["sources"]} == set(stack["alerting:sources"])
-    assert [d["aws_secret"] for d in document["delivery"]] == ["unkey/alertmanager-incident-io"]
+    assert [d["aws_secret"] for d in document["delivery"]] == [
+        "unkey/alertmanager-incident-io",
+        "unkey/alertmanager-heartbeat",
+    ]
     assert "unkey/alertmanager-incident-io" in text.stdout
 
 

@@ -120,7 +120,7 @@ def test_pinned_ids_replace_placeholders_and_or_groups_stay_ordered() -> None:
 
 def test_external_secret_and_alertmanager_wiring() -> None:
     compiled = compile_stack(load(STACKS["staging"]))
-    (manifest,) = compiled["kubernetes"]["manifests"]
+    manifest, _heartbeat = compiled["kubernetes"]["manifests"]  # the heartbeat's: tests/test_heartbeat.py
     assert manifest["metadata"]["name"] == "alertmanager-incidentio"
     assert manifest["metadata"]["namespace"] == "monitoring"
     assert manifest["spec"]["refreshInterval"] == "1h"
@@ -130,7 +130,7 @@ def test_external_secret_and_alertmanager_wiring() -> None:
         ("url", "unkey/alertmanager-incident-io", "alert_source_url"),
     }
     assert manifest["metadata"]["annotations"] == {"alerting/token-version": "${secret_version:alertmanager}"}
-    (receiver,) = compiled["alertmanager"]["receivers"]
+    receiver, _heartbeat = compiled["alertmanager"]["receivers"]
     assert receiver["incidentio_configs"] == [
         {
             "url_file": "/etc/alertmanager/secrets/alertmanager-incidentio/url",
@@ -139,8 +139,8 @@ def test_external_secret_and_alertmanager_wiring() -> None:
         }
     ]
     values = compiled["alertmanager"]["helm_values"]["alertmanager"]
-    assert values["alertmanagerSpec"]["secrets"] == ["alertmanager-incidentio"]
-    (secret,) = compiled["aws"]["secrets"]
+    assert values["alertmanagerSpec"]["secrets"] == ["alertmanager-heartbeat", "alertmanager-incidentio"]
+    secret, _heartbeat = compiled["aws"]["secrets"]
     assert secret["secret_string"] == {
         "alert_source_token": "${alert_source:alertmanager.secret_token}",
         "alert_source_url": "${alert_source:alertmanager.alert_events_url}",

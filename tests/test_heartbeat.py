@@ -179,8 +179,8 @@ def test_the_alertmanager_config_sends_the_watchdog_to_the_ping_url_every_repeat
 
 
 def test_without_a_heartbeat_the_watchdog_goes_nowhere_as_in_kube_prometheus_stack() -> None:
-    staging, _ = validate.load_stack(ROOT / "stacks" / "Pulumi.staging.yaml")
-    config = alertmanager_config(staging)
+    without, _ = validate.load_stack(ROOT / "tests" / "data" / "stacks" / "valid" / "Pulumi.full-featured.yaml")
+    config = alertmanager_config(without)
     assert config["route"] == {
         "receiver": "incident-io-alertmanager",
         "routes": [{"receiver": "null", "matchers": ['alertname="Watchdog"']}],

@@ -92,6 +92,7 @@ def test_committed_stacks_are_valid_and_encode_the_runbook() -> None:
         "PlanetScale": None,
         "Axiom": None,
         "Status Page Views": None,
+        "Alertmanager heartbeat (Production)": None,  # not in the runbook: the dead man's switch
     }
     assert production.source("sev0").type == "email"
     assert [r.name for r in production.routes] == [
@@ -100,12 +101,14 @@ def test_committed_stacks_are_valid_and_encode_the_runbook() -> None:
         "Unrouted Alerts",
         "Database Alerts",
         "Informational",
+        "Production Alertmanager Silent",  # the heartbeat's route, not in the runbook
     ]
     assert {s.name: s.adopt for s in staging.sources} == {
         "Alertmanager (Staging)": "01KH7FNXWPMH6KPCQTYJJY947G",
         "Checkly (Staging)": "01KKZJERF1HQFJRE3XWFZ0NV19",
+        "Alertmanager heartbeat (Staging)": None,
     }
-    assert [r.name for r in staging.routes] == ["Staging Notifications"]
+    assert [r.name for r in staging.routes] == ["Staging Notifications", "Staging Alertmanager Silent"]
     assert staging.paging is False and all(not r.escalate for r in staging.routes)
     for stack in (production, staging):
         delivery = stack.source("alertmanager").delivery

@@ -174,7 +174,7 @@ class AlertingMocks(pulumi.runtime.Mocks):
                 if heartbeat
                 else f"https://api.incident.io/v2/alert_events/{source_type}/{source_id}",
                 "heartbeat_ping_url": f"https://api.incident.io/v2/heartbeat/{source_id}/ping" if heartbeat else "",
-                "secret_token": self.tokens.get(name, f"token-{self.stack}-{name}"),
+                "secret_token": self.tokens.get(name, f"token({self.stack}/{name})"),  # no token a prefix of another
             }
         if typ.endswith(":AlertRoute"):
             return f"01ROUTE{_short(self.stack + name, 19).upper()}", {**inputs, "version": 1}

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from components import validate
-from components.compile import TOKEN_VERSION_ANNOTATION, compile_stack
+from components.compile import TOKEN_VERSION_ANNOTATION, compile_stack, source_url_output
 from components.incidentio.references import ALERT_SOURCE, SECRET_VERSION, substitute
 from components.model import Stack
 from components.schemas import validate_external_secret
@@ -87,9 +87,10 @@ def test_inventory_is_what_the_stack_file_declares(run: ProgramRun) -> None:
     assert sorted(inventory) == sorted(expected), "no resource missing, none extra, none twice"
 
 
-def test_committed_stacks_deliver_the_alertmanager_token() -> None:
+def test_committed_stacks_deliver_the_alertmanager_token_and_its_heartbeat() -> None:
     for stack in COMMITTED_STACKS:
-        assert [s.key for s in model(stack).sources if s.delivery] == ["alertmanager"], stack
+        delivered = [s.key for s in model(stack).sources if s.delivery]
+        assert delivered == ["alertmanager", "alertmanager-heartbeat"], stack
 
 
 def test_resources_hang_under_their_components(run: ProgramRun) -> None:
@@ -146,16 +147,21 @@ def test_providers_pin_the_stacks_account_region_and_context(run: ProgramRun) ->
 
 
 def test_token_and_url_travel_only_as_secrets(run: ProgramRun) -> None:
-    for key in [s.key for s in model(run.stack).sources if s.delivery]:
+    for source in [s for s in model(run.stack).sources if s.delivery]:
+        key = source.key
         outputs = source_outputs(run, key)
-        token, url = outputs["secret_token"], outputs["alert_events_url"]
+        # A heartbeat delivers its ping URL where an alert source delivers its alert events URL.
+        token, url = outputs["secret_token"], outputs[source_url_output(source)]
+        assert url
 
         version = named(run, SECRET_VERSION_TYPE, f"{key}-aws-secret-version")
         assert version.secret_paths == {"secretString"}
         assert json.loads(version.inputs["secretString"]) == {"alert_source_token": token, "alert_source_url": url}
 
-        # The source declares its token a secret output; the URL is made secret by the program.
-        assert "secret_token" in named(run, ALERT_SOURCE_TYPE, key).additional_secret_outputs
+        # The source declares its token (and ping URL) secret outputs; the URL is made secret by the program.
+        assert {"secret_token", "heartbeat_ping_url"} <= set(
+            named(run, ALERT_SOURCE_TYPE, key).additional_secret_outputs
+        )
 
         for r in run.resources:
             if r is not version:
@@ -245,7 +251,9 @@ def identifiers(run: ProgramRun) -> dict[str, str]:
     for source in run.of_type(ALERT_SOURCE_TYPE):
         found[f"source {source.name} id"] = source.id
         found[f"source {source.name} token"] = source.outputs["secret_token"]
-        found[f"source {source.name} url"] = source.outputs["alert_events_url"]
+        for output in ("alert_events_url", "heartbeat_ping_url"):  # "" where the source has none
+            if source.outputs[output]:
+                found[f"source {source.name} {output}"] = source.outputs[output]
     return found
 
 
@@ -312,7 +320,7 @@ def test_an_adopted_route_is_taken_over_and_released_on_destroy(stack_variant: A
     route_id = "01KHSNW67SZJ1KGWEMA9C0RTE1"
     project = stack_variant("staging", lambda c: c["alerting:routes"][0].update(adopt=route_id))
     run = run_program("staging", project_dir=project)
-    (route,) = [r for r in run.resources if r.type == "pulumi-python:dynamic/incidentio:AlertRoute"]
+    route = named(run, ALERT_ROUTE_TYPE, "staging-notifications")
     assert route.inputs["adopt"] == route_id
     assert route.retain_on_delete is True
 
@@ -334,8 +342,15 @@ def test_alertmanager_roll_annotates_the_pods_with_the_token_version(stack_varia
     version = named(run, SECRET_VERSION_TYPE, "alertmanager-aws-secret-version")
     assert patch.provider_urn == run.one(K8S_PROVIDER).urn
     assert patch.inputs["metadata"] == {"name": "kube-prometheus-stack-alertmanager", "namespace": "monitoring"}
+    heartbeat = named(run, SECRET_VERSION_TYPE, "alertmanager-heartbeat-aws-secret-version")
     assert patch.inputs["spec"] == {
-        "podMetadata": {"annotations": {f"{TOKEN_VERSION_ANNOTATION}-alertmanager": version.outputs["versionId"]}}
+        "podMetadata": {
+            "annotations": {
+                f"{TOKEN_VERSION_ANNOTATION}-alertmanager": version.outputs["versionId"],
+                # the heartbeat's secret is mounted too: a rotated heartbeat token rolls the pods
+                f"{TOKEN_VERSION_ANNOTATION}-alertmanager-heartbeat": heartbeat.outputs["versionId"],
+            }
+        }
     }
 
 
@@ -358,7 +373,8 @@ def test_an_existing_aws_secret_is_adopted_on_request() -> None:
     secret = named(run, SECRET, "alertmanager-aws-secret")
     assert secret.import_id == STAGING_ARN
     assert "description" in secret.ignore_changes
-    assert run.exports["awsSecretArns"] == {"alertmanager": STAGING_ARN}
+    assert run.exports["awsSecretArns"]["alertmanager"] == STAGING_ARN
+    assert named(run, SECRET, "alertmanager-heartbeat-aws-secret").import_id == "", "only the one requested"
 
 
 @pytest.mark.parametrize(
@@ -462,36 +478,6 @@ def test_a_hostile_or_cross_environment_stack_stops_the_program_before_anything_
     located = [e for e in errors if re.match(r"^stacks/Pulumi\.staging\.yaml:\d+:\d+: " + message, e)]
     assert located, errors
     assert [r.type for r in failed.value.resources] == [], "nothing registered"
-
-
-# -- a heartbeat (dead man's switch) ----------------------------------------------------------------
-
-
-def test_a_heartbeat_delivers_its_ping_url_and_token_only_as_secrets(tmp_path: Path) -> None:
-    (tmp_path / "stacks").mkdir()
-    heartbeat_stack = ROOT / "tests" / "data" / "stacks" / "heartbeat" / "Pulumi.development.yaml"
-    (tmp_path / "stacks" / "Pulumi.development.yaml").write_text(heartbeat_stack.read_text())
-    run = run_program("development", project_dir=tmp_path)
-    key = "alertmanager-heartbeat"
-
-    source = named(run, ALERT_SOURCE_TYPE, key)
-    assert source.inputs["payload"]["source_type"] == "heartbeat"
-    assert {"secret_token", "heartbeat_ping_url"} <= set(source.additional_secret_outputs)
-    token, ping_url = source.outputs["secret_token"], source.outputs["heartbeat_ping_url"]
-    assert ping_url.endswith(f"/v2/heartbeat/{source.id}/ping")
-
-    version = named(run, SECRET_VERSION_TYPE, f"{key}-aws-secret-version")
-    assert version.secret_paths == {"secretString"}
-    assert json.loads(version.inputs["secretString"]) == {"alert_source_token": token, "alert_source_url": ping_url}
-    assert named(run, SECRET, f"{key}-aws-secret").inputs["name"] == "dev/alertmanager-heartbeat"
-    external = named(run, EXTERNAL_SECRET, f"{key}-external-secret")
-    assert external.inputs["metadata"]["name"] == "alertmanager-heartbeat"
-    for r in run.resources:
-        if r is not version:
-            assert token not in r.text() and ping_url not in r.text(), f"{r.type} {r.name} carries the ping URL"
-    assert ping_url not in json.dumps(run.exports)
-    (route,) = [r for r in run.of_type(ALERT_ROUTE_TYPE) if r.name == "alertmanager-silent"]
-    assert [s["alert_source_id"] for s in route.inputs["payload"]["alert_sources"]] == [source.id]
 
 
 # -- Checkly's side -------------------------------------------------------------------------------

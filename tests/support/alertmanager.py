@@ -420,8 +420,9 @@ def remap_secret_paths(config: T, secrets_root: Path) -> T:
 
 
 def write_alertmanager_config(path: Path, receivers: list[dict[str, Any]]) -> Path:
-    """A config routing every alert to the one receiver, grouped by alert name, sent at once."""
-    (receiver,) = receivers  # the committed stacks deliver one Alertmanager source each
+    """A config routing every alert to the one incident.io receiver, grouped by alert name, sent at
+    once (the other receivers, a heartbeat's, listed but unused)."""
+    (receiver,) = [r for r in receivers if "incidentio_configs" in r]  # one Alertmanager source per stack
     config = {
         "route": {
             "receiver": receiver["name"],
