@@ -32,7 +32,8 @@ pytestmark = pytest.mark.alertmanager
 
 ROOT = Path(__file__).resolve().parent.parent
 API_KEY = "routing-e2e-api-key"
-_NON_HTTP = ("email", "status_page_views", "incoming_calls", "jira", "github_issue")
+# Alerts that do not arrive over HTTP; a heartbeat's is raised by incident.io itself on a missed ping.
+_NON_HTTP = ("email", "status_page_views", "incoming_calls", "jira", "github_issue", "heartbeat")
 
 
 def send(case: simulate.RoutingCase, index: int, stack: Stack, deployed: Deployed, emulator: Emulator, am: Any) -> None:
