@@ -55,7 +55,7 @@ def check_adopt_arn(arn: str, *, name: str, region: str, account_id: str) -> Non
         raise AlertingError(f"cannot adopt AWS secret {name!r} from {arn!r}: wrong {', '.join(wrong)}")
 
 
-def resolve_all(value: Any, resolved: Mapping[tuple[str, str], str], what: str) -> Any:
+def _resolve(value: Any, resolved: Mapping[tuple[str, str], str], what: str) -> Any:
     """Substitute placeholders; any placeholder left over is a program bug, reported plainly."""
     out = substitute(value, resolved)
     left = sorted(f"${{{kind}:{name}}}" for kind, name in find(out))
@@ -75,6 +75,18 @@ def source_output_placeholders(value: Any, source: str) -> dict[tuple[str, str],
             raise AlertingError(f"the delivery of source {source!r} refers to another source: ${{{kind}:{name}}}")
         found[(kind, name)] = output
     return found
+
+
+def with_source_outputs(
+    value: Any, source: str, outputs: Mapping[str, pulumi.Input[str]], what: str
+) -> pulumi.Output[Any]:
+    """`value` with its ``${alert_source:<source>.<output>}`` placeholders replaced by those
+    AlertSource outputs; only the outputs it names are awaited, so nothing else flows in."""
+    wanted = source_output_placeholders(value, source)
+    values = {placeholder: outputs[output] for placeholder, output in wanted.items()}
+    return pulumi.Output.all(*values.values()).apply(
+        lambda resolved: _resolve(value, dict(zip(values.keys(), resolved, strict=True)), what)
+    )
 
 
 def secret_string_json(value: Any) -> str:
@@ -121,17 +133,9 @@ class TokenDelivery(pulumi.ComponentResource):
         )
 
         # Only the outputs the compiled secret string names go in; the result is secret.
-        wanted = source_output_placeholders(compiled["secret_string"], args.source)
-        values = {placeholder: args.source_outputs[output] for placeholder, output in wanted.items()}
-        secret_string = pulumi.Output.all(*values.values()).apply(
-            lambda resolved: secret_string_json(
-                resolve_all(
-                    compiled["secret_string"],
-                    dict(zip(values.keys(), resolved, strict=True)),
-                    f"AWS secret {compiled['name']!r}",
-                )
-            )
-        )
+        secret_string = with_source_outputs(
+            compiled["secret_string"], args.source, args.source_outputs, f"AWS secret {compiled['name']!r}"
+        ).apply(secret_string_json)
         self.version = aws.secretsmanager.SecretVersion(
             f"{name}-aws-secret-version",
             secret_id=self.secret.arn,
@@ -175,7 +179,7 @@ def resolve_manifest(
     if missing:
         raise AlertingError(f"{what}: no secret version for source(s) {', '.join(missing)}")
     return pulumi.Output.all(*(versions[key] for key in wanted)).apply(
-        lambda ids: resolve_all(
+        lambda ids: _resolve(
             dict(manifest), {(SECRET_VERSION, key): str(v) for key, v in zip(wanted, ids, strict=True)}, what
         )
     )

@@ -22,7 +22,7 @@ import pulumi
 import pulumi_checkly as checkly
 
 from components.checkly.subscriptions import AlertChannelSubscriptions
-from components.delivery import resolve_all, source_output_placeholders
+from components.delivery import with_source_outputs
 
 TYPE = "alerting:checkly:AlertChannel"
 # The engine's names of the webhook inputs -> the SDK's keyword arguments.
@@ -52,17 +52,9 @@ class ChecklyAlertChannel(pulumi.ComponentResource):
         super().__init__(TYPE, name, None, opts)
         compiled, source = args.compiled, str(args.compiled["source"])
         inputs = compiled["inputs"]
-        wanted = source_output_placeholders(inputs["webhook"], source)
-        values = {placeholder: args.source_outputs[output] for placeholder, output in wanted.items()}
-        webhook = pulumi.Output.all(*values.values()).apply(
-            lambda resolved: webhook_args(
-                resolve_all(
-                    inputs["webhook"],
-                    dict(zip(values.keys(), resolved, strict=True)),
-                    f"Checkly alert channel {compiled['name']!r}",
-                )
-            )
-        )
+        webhook = with_source_outputs(
+            inputs["webhook"], source, args.source_outputs, f"Checkly alert channel {compiled['name']!r}"
+        ).apply(webhook_args)
         self.channel = checkly.AlertChannel(
             f"{name}-checkly-channel",
             send_recovery=inputs["sendRecovery"],
