@@ -243,8 +243,10 @@ def run_program(
     tokens: Mapping[str, str] | None = None,
     preview: bool = False,
     environ: Mapping[str, str] | None = None,
+    secret_config: Mapping[str, str] | None = None,
 ) -> ProgramRun:
-    """Run __main__.py for `stack` (project_dir/stacks/Pulumi.<stack>.yaml) under mocks."""
+    """Run __main__.py for `stack` (project_dir/stacks/Pulumi.<stack>.yaml) under mocks, with
+    `secret_config` as `pulumi config set --secret` would give it to the program."""
     mocks = AlertingMocks(stack, tokens)
     monitor = RecordingMonitor(mocks)
     logger = logging.getLogger(f"pulumi-mocks-{stack}")
@@ -254,6 +256,7 @@ def run_program(
     logger.setLevel(logging.INFO)
     pulumi_settings.ROOT.set(None)  # a fresh root Stack resource named after this stack
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=preview, logger=logger, monitor=monitor)
+    pulumi.runtime.set_all_config(dict(secret_config or {}), list(secret_config or {}))
     exports: dict[str, Any] = {}
 
     @pulumi.runtime.test

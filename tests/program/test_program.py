@@ -510,6 +510,15 @@ def test_the_checkly_channel_is_the_compiled_one_with_url_and_token_only_as_secr
     assert run.of_type(CHECKLY_SUBSCRIPTIONS) == [], "the committed stacks subscribe no check here"
 
 
+def test_a_checkly_api_key_from_secret_config_reaches_the_provider_only_as_a_secret() -> None:
+    key = "cu_secretconfig_0123456789abcdef"
+    run = run_program("staging", secret_config={"alerting:checklyApiKey": key})
+    provider = run.one(CHECKLY_PROVIDER)
+    assert provider.inputs["apiKey"] == key
+    assert "apiKey" in provider.secret_paths, "the key goes into the state encrypted"
+    assert all(key not in r.text() for r in run.resources if r is not provider)
+
+
 def test_a_rotated_checkly_token_reaches_only_the_channel(committed_runs: dict[str, ProgramRun]) -> None:
     before = committed_runs["production"]
     after = run_program("production", tokens={"checkly": "rotated-checkly-token"})
