@@ -253,8 +253,11 @@ def _tag_name(tag: str) -> str:
 def _build(doc: Document, text: str) -> Any:
     loader = _Loader(text)
     try:
-        # get_event() alone: yaml.parse would also call check_event() for every event.
-        return _Builder(doc).build(loader.get_event)
+        # get_event() alone: yaml.parse would also call check_event() for every event. The tree is
+        # acyclic: with the cyclic GC on, its collections rescan every node built so far, which
+        # made a 10x larger file cost 17x (measured: bench/figures.py `linear`, `loader`).
+        with bulk_allocation():
+            return _Builder(doc).build(loader.get_event)
     finally:
         loader.dispose()
 
