@@ -258,6 +258,35 @@ class _Provider(ResourceProvider):
     def delete(self, id_: str, _props: dict[str, Any]) -> None:
         self._delete(_PROCESS.client(), id_)  # already gone (404): done
 
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        """Adopt by id when the input says so, else create; then claim (a refused claim deletes
+        what was just created, so nothing is left half-made)."""
+        inputs = self._inputs(props)
+        client = _PROCESS.client()
+        payload, references = self._resolve(client, inputs["payload"])
+        adopt = inputs.get("adopt")
+        if adopt:
+            live, claimed = self._adopt(client, adopt, payload, inputs)
+        else:
+            live = self._create(client, payload)
+            try:
+                claimed = self._claim(client, live["id"], inputs)
+            except Exception:
+                self._undo_create(client, live["id"])
+                raise
+        return CreateResult(live["id"], self._created_outs(inputs, live, references, claimed, payload))
+
+    def _create(self, client: IncidentIoClient, payload: dict) -> dict:
+        raise NotImplementedError
+
+    def _adopt(self, client: IncidentIoClient, id_: str, payload: dict, inputs: dict[str, Any]) -> tuple[dict, bool]:
+        raise NotImplementedError
+
+    def _created_outs(
+        self, inputs: dict[str, Any], live: dict, references: dict[str, str], claimed: bool, payload: dict
+    ) -> dict[str, Any]:
+        raise NotImplementedError
+
     # --- helpers shared by create/read/update ----------------------------------------------
 
     def _schema_problems(self, payload: dict) -> list[str]:
@@ -344,21 +373,13 @@ class AlertSourceProvider(_Provider):
             return None
         return ["payload"]  # delete first: the new source may not reuse a name still taken
 
-    def create(self, props: dict[str, Any]) -> CreateResult:
-        inputs = self._inputs(props)
-        client = _PROCESS.client()
-        payload, references = self._resolve(client, inputs["payload"])
-        adopt = inputs.get("adopt")
-        if adopt:
-            source, claimed = self._adopt(client, adopt, payload, inputs)
-        else:
-            source = client.create_alert_source(payload)
-            try:
-                claimed = self._claim(client, source["id"], inputs)
-            except Exception:
-                self._undo_create(client, source["id"])
-                raise
-        return CreateResult(source["id"], self._outs(inputs, source, references, claimed, payload))
+    def _create(self, client: IncidentIoClient, payload: dict) -> dict:
+        return client.create_alert_source(payload)
+
+    def _created_outs(
+        self, inputs: dict[str, Any], live: dict, references: dict[str, str], claimed: bool, payload: dict
+    ) -> dict[str, Any]:
+        return self._outs(inputs, live, references, claimed, payload)
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         try:
@@ -431,21 +452,13 @@ class AlertRouteProvider(_Provider):
 
     kind = _ROUTE
 
-    def create(self, props: dict[str, Any]) -> CreateResult:
-        inputs = self._inputs(props)
-        client = _PROCESS.client()
-        payload, references = self._resolve(client, inputs["payload"])
-        adopt = inputs.get("adopt")
-        if adopt:
-            route, claimed = self._adopt(client, adopt, payload, inputs)
-        else:
-            route = client.create_alert_route(payload)
-            try:
-                claimed = self._claim(client, route["id"], inputs)
-            except Exception:
-                self._undo_create(client, route["id"])
-                raise
-        return CreateResult(route["id"], self._outs(inputs, route, references, claimed))
+    def _create(self, client: IncidentIoClient, payload: dict) -> dict:
+        return client.create_alert_route(payload)
+
+    def _created_outs(
+        self, inputs: dict[str, Any], live: dict, references: dict[str, str], claimed: bool, payload: dict
+    ) -> dict[str, Any]:
+        return self._outs(inputs, live, references, claimed)
 
     def _adopt(self, client: IncidentIoClient, id_: str, payload: dict, inputs: dict[str, Any]) -> tuple[dict, bool]:
         """Take over an existing route as it is (same name); claim it; then apply the declared payload."""
