@@ -29,7 +29,7 @@ import pulumi_kubernetes as kubernetes
 
 from components import validate
 from components.checkly.channel import ChecklyAlertChannel, ChecklyAlertChannelArgs
-from components.compile import compile_stack
+from components.compile import CompiledAws, CompiledCheckly, CompiledRoute, compile_stack
 from components.delivery import TokenDelivery, TokenDeliveryArgs, alertmanager_roll_patch, check_adopt_arn
 from components.errors import AlertingError, StackError, install_log_scrubber
 from components.incidentio.provider import AlertRoute, AlertSource
@@ -75,6 +75,7 @@ class AlertingStack(pulumi.ComponentResource):
         external_secrets, rolls = self._manifests(compiled["kubernetes"]["manifests"])
         adopt_arns = self._adoptions(compiled["aws"], dict(adopt_aws_secrets or {}))
         route_keys = self._route_keys(compiled["incident_io"]["alert_routes"])
+        checkly_account = self._checkly_account(compiled["checkly"])
 
         # A provider only where something uses it: a stack with no `delivery` registers no AWS or
         # Kubernetes resource at all, so it runs where neither plugin is installed.
@@ -111,17 +112,17 @@ class AlertingStack(pulumi.ComponentResource):
                 by_adopted_id[item["adopt"]] = source
 
         self.routes: dict[str, AlertRoute] = {}
-        for key, item in zip(route_keys, incident_io["alert_routes"], strict=True):
-            payload, referenced = self._route_payload(item["payload"], by_adopted_id)
+        for key, route in zip(route_keys, incident_io["alert_routes"], strict=True):
+            payload, referenced = self._route_payload(route["payload"], by_adopted_id)
             self.routes[key] = AlertRoute(
                 key,
                 payload=payload,
                 stack=stack.name,
-                adopt=item["adopt"],
+                adopt=route["adopt"],
                 claim_managed=incident_io["claim_managed"],
-                discard_live=item["discard_live_settings"],
+                discard_live=route["discard_live_settings"],
                 # Like adopted sources: an adopted route is released, never deleted, by the stack.
-                opts=pulumi.ResourceOptions(parent=self, depends_on=referenced, retain_on_delete=bool(item["adopt"])),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=referenced, retain_on_delete=bool(route["adopt"])),
             )
 
         # -- token delivery -----------------------------------------------------------------
@@ -165,17 +166,16 @@ class AlertingStack(pulumi.ComponentResource):
         # -- Checkly: the alert channels posting to checkly sources -------------------------
         self.checkly_provider: checkly.Provider | None = None
         self.checkly_channels: dict[str, ChecklyAlertChannel] = {}
-        checkly_section = compiled["checkly"]
-        if checkly_section["alert_channels"]:
-            self.checkly_provider = self._checkly_provider(checkly_section["account_id"])
-        for channel in checkly_section["alert_channels"]:
+        if checkly_account is not None:
+            self.checkly_provider = self._checkly_provider(checkly_account)
+        for channel in compiled["checkly"]["alert_channels"]:
             key = channel["source"]
             source = self.sources[key]
             self.checkly_channels[key] = ChecklyAlertChannel(
                 key,
                 ChecklyAlertChannelArgs(
                     compiled=channel,
-                    account_id=checkly_section["account_id"],
+                    account_id=_present(checkly_account),
                     source_outputs={output: pulumi.Output.secret(getattr(source, output)) for output in SOURCE_OUTPUTS},
                     provider=_present(self.checkly_provider),
                 ),
@@ -247,7 +247,16 @@ class AlertingStack(pulumi.ComponentResource):
         return resolved, referenced
 
     @staticmethod
-    def _route_keys(routes: list[dict[str, Any]]) -> list[str]:
+    def _checkly_account(section: CompiledCheckly) -> str | None:
+        """The Checkly account, when the stack has alert channels (`validate` requires one then)."""
+        if not section["alert_channels"]:
+            return None
+        if section["account_id"] is None:
+            raise AlertingError("Checkly alert channels need alerting:checkly.accountId")
+        return section["account_id"]
+
+    @staticmethod
+    def _route_keys(routes: list[CompiledRoute]) -> list[str]:
         """Each route's resource name; `validate` refuses two alike, this only guards the program."""
         keys = [route_resource_name(item["name"]) for item in routes]
         if len(set(keys)) < len(keys):
@@ -256,7 +265,7 @@ class AlertingStack(pulumi.ComponentResource):
         return keys
 
     @staticmethod
-    def _adoptions(compiled_aws: dict[str, Any], requested: dict[str, str]) -> dict[str, str]:
+    def _adoptions(compiled_aws: CompiledAws, requested: dict[str, str]) -> dict[str, str]:
         """The requested adoptions (source key -> secret ARN), each checked against the stack."""
         secrets = {s["source"]: s for s in compiled_aws["secrets"]}
         unknown = sorted(set(requested) - set(secrets))

@@ -7,7 +7,7 @@ exist at deploy time are placeholders (components/incidentio/references.py).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, TypedDict
 
 from components.incidentio.references import (
     ALERT_ATTRIBUTE,
@@ -33,6 +33,87 @@ TOKEN_VERSION_ANNOTATION = "alerting/token-version"
 MANAGED_BY = {"app.kubernetes.io/managed-by": "pulumi", "app.kubernetes.io/part-of": "alerting"}
 # ESO writes these defaults back into the spec; spelling them out keeps a live diff empty.
 _REMOTE_REF_DEFAULTS = {"conversionStrategy": "Default", "decodingStrategy": "None", "metadataPolicy": "None"}
+
+
+# -- the compiled shape (what `render` prints; the program reads it by these keys) ---------------
+
+Json = dict[str, Any]  # an API payload or a manifest: checked against its official schema, not here
+
+
+class CompiledSource(TypedDict):
+    key: str
+    name: str
+    source_type: str
+    adopt: str | None
+    discard_live_settings: bool
+    payload: Json  # AlertSourcesCreatePayloadV2
+
+
+class CompiledRoute(TypedDict):
+    name: str
+    adopt: str | None
+    discard_live_settings: bool
+    payload: Json  # AlertRoutesCreatePayloadV2
+
+
+class CompiledIncidentIo(TypedDict):
+    alert_sources: list[CompiledSource]
+    alert_routes: list[CompiledRoute]
+    claim_managed: bool
+
+
+class AwsSecret(TypedDict):
+    source: str  # the source key
+    name: str
+    description: str
+    protect: bool
+    secret_string: dict[str, str]  # property -> ${alert_source:<key>.<output>}
+
+
+class CompiledAws(TypedDict):
+    region: str
+    account_id: str
+    secrets: list[AwsSecret]
+
+
+class CompiledKubernetes(TypedDict):
+    context: str
+    namespace: str
+    mode: str
+    manifests: list[Json]
+
+
+class ChecklySubscriptions(TypedDict):
+    checks: list[str]
+    groups: list[int]
+
+
+class ChecklyChannel(TypedDict):
+    source: str  # the source key
+    name: str
+    inputs: Json  # checkly:index/alertChannel:AlertChannel inputs, engine names
+    subscriptions: ChecklySubscriptions
+
+
+class CompiledCheckly(TypedDict):
+    account_id: str | None
+    alert_channels: list[ChecklyChannel]
+
+
+class CompiledAlertmanager(TypedDict):
+    receivers: list[Json]
+    config: Json
+    helm_values: Json
+
+
+class CompiledStack(TypedDict):
+    stack: str
+    environment: str
+    incident_io: CompiledIncidentIo
+    aws: CompiledAws
+    kubernetes: CompiledKubernetes
+    checkly: CompiledCheckly
+    alertmanager: CompiledAlertmanager
 
 
 # -- incident.io ----------------------------------------------------------------------------------
@@ -193,7 +274,7 @@ def source_url_output(source: Source) -> str:
     return "heartbeat_ping_url" if source.heartbeat else "alert_events_url"
 
 
-def aws_secret(source: Source, stack: Stack) -> dict[str, Any]:
+def aws_secret(source: Source, stack: Stack) -> AwsSecret:
     """The Secrets Manager secret carrying one source's token and URL (a JSON object)."""
     assert source.delivery
     what = "heartbeat token and ping URL" if source.heartbeat else "alert source token and URL"
@@ -403,7 +484,7 @@ CHECKLY_TEMPLATE = """{
 CHECKLY_WEBHOOK_TYPE = "WEBHOOK_INCIDENTIO"
 
 
-def checkly_alert_channel(source: Source) -> dict[str, Any]:
+def checkly_alert_channel(source: Source) -> ChecklyChannel:
     """One Checkly alert channel: the `AlertChannel` inputs under the engine's names (checked
     against Checkly's provider schema), the webhook posting to the source with its token as a
     Bearer header, and the checks and groups to subscribe."""
@@ -432,13 +513,13 @@ def checkly_alert_channel(source: Source) -> dict[str, Any]:
 # -- the whole stack ------------------------------------------------------------------------------
 
 
-def compile_stack(stack: Stack) -> dict[str, Any]:
+def compile_stack(stack: Stack) -> CompiledStack:
     """Everything `pulumi up` of this stack sends, in `render`'s shape."""
     with bulk_allocation():
         return _compile_stack(stack)
 
 
-def _compile_stack(stack: Stack) -> dict[str, Any]:
+def _compile_stack(stack: Stack) -> CompiledStack:
     manifests = [external_secret(s, stack) for s in delivered(stack)]
     roll = alertmanager_roll(stack)
     return {

@@ -26,6 +26,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as kubernetes
 
+from components.compile import AwsSecret
 from components.errors import AlertingError
 from components.incidentio.references import ALERT_SOURCE, SECRET_VERSION, find, substitute
 
@@ -99,7 +100,7 @@ class TokenDeliveryArgs:
     """Everything a TokenDelivery needs; the two sections come straight from the compiler."""
 
     source: str  # the source key
-    aws_secret: Mapping[str, Any]  # compile.aws_secret(): name, description, protect, secret_string
+    aws_secret: AwsSecret  # compile.aws_secret(): name, description, protect, secret_string
     external_secret: Mapping[str, Any]  # compile.external_secret(): the manifest with placeholders
     source_outputs: Mapping[str, pulumi.Input[str]]  # the AlertSource outputs, by name
     aws_provider: aws.Provider

@@ -22,6 +22,7 @@ import pulumi
 import pulumi_checkly as checkly
 
 from components.checkly.subscriptions import AlertChannelSubscriptions
+from components.compile import ChecklyChannel
 from components.delivery import with_source_outputs
 
 TYPE = "alerting:checkly:AlertChannel"
@@ -35,7 +36,7 @@ _WEBHOOK_ARGS = {
 
 @dataclass(frozen=True)
 class ChecklyAlertChannelArgs:
-    compiled: Mapping[str, Any]  # compile.checkly_alert_channel()
+    compiled: ChecklyChannel  # compile.checkly_alert_channel()
     account_id: str
     source_outputs: Mapping[str, pulumi.Input[str]]  # the AlertSource outputs, by name
     provider: checkly.Provider
@@ -50,7 +51,7 @@ class ChecklyAlertChannel(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: ChecklyAlertChannelArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(TYPE, name, None, opts)
-        compiled, source = args.compiled, str(args.compiled["source"])
+        compiled, source = args.compiled, args.compiled["source"]
         inputs = compiled["inputs"]
         webhook = with_source_outputs(
             inputs["webhook"], source, args.source_outputs, f"Checkly alert channel {compiled['name']!r}"
