@@ -30,7 +30,7 @@ from components.compile import compile_stack
 from components.errors import ChecklyError
 from components.incidentio.emulator import Emulator
 from components.incidentio.references import ALERT_SOURCE, substitute
-from components.schemas import validate_checkly_alert_channel
+from components.schemas import validate_checkly_alert_channel, validate_checkly_subscription
 from tests.support.checkly import ChecklyStandIn, render_template
 from tests.support.deploy import deploy
 from tests.support.engine import DynamicProviderProcess, urn, with_provider
@@ -182,6 +182,14 @@ def test_a_check_alert_sent_as_the_channel_sends_it_is_routed_by_the_emulator() 
 def checkly() -> Iterator[ChecklyStandIn]:
     with ChecklyStandIn(API_KEY, ACCOUNT) as stand_in:
         yield stand_in
+        assert stand_in.schema_violations == [], "a subscription body broke Checkly's documented shape"
+
+
+def test_the_subscription_schema_takes_a_check_or_a_group_never_both() -> None:
+    assert validate_checkly_subscription({"activated": True, "checkId": CHECK}) == []
+    assert validate_checkly_subscription({"activated": False, "groupId": 7}) == []
+    assert validate_checkly_subscription({"activated": True, "checkId": CHECK, "groupId": 7}) != []
+    assert validate_checkly_subscription({"checkId": CHECK}) != []
 
 
 def test_the_client_authenticates_and_reports_errors_without_the_key(checkly: ChecklyStandIn) -> None:

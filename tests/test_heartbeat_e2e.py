@@ -98,3 +98,17 @@ def test_the_watchdog_pings_the_heartbeat_and_a_stopped_alertmanager_pages(
         assert alert["slack_channel_ids"] == [stack.slack_channel_ids["#alerts"]]
         assert alert["title"] == "Heartbeat missed: Alertmanager heartbeat (Development)"
         assert all(at <= stopped for at in pings()), "no ping after Alertmanager stopped"
+
+
+@pytest.mark.parametrize("stack", ["staging", "production"])
+def test_the_committed_stacks_alertmanager_config_passes_amtool_as_printed(
+    alertmanager_bin: str, tmp_path: Path, stack: str
+) -> None:
+    rendered = invoke(["render", stack, "--alertmanager-config", "-f", "yaml"])
+    assert rendered.exit_code == 0, rendered.output
+    config = yaml.safe_load(rendered.stdout)
+    assert [r["receiver"] for r in config["route"]["routes"]] == ["heartbeat-alertmanager-heartbeat"]
+    path = tmp_path / "alertmanager.yml"
+    path.write_text(rendered.stdout)
+    checked = check_config(path, find_amtool(alertmanager_bin))
+    assert checked.returncode == 0, checked.stdout + checked.stderr

@@ -6,6 +6,7 @@ Files (provenance and regeneration: README.md beside this module):
   routes, alert sources, managed resources, escalation paths and alert attributes;
 - `externalsecret-v1.schema.json`: External Secrets Operator's ExternalSecret `v1` schema;
 - `checkly-alert-channel.schema.json`: the inputs of Checkly's Pulumi `AlertChannel` resource;
+- `checkly-subscription.schema.json`: the body of Checkly's subscription call (transcribed);
 - `stack.schema.json`, `routing-tests.schema.json`: the project's own file schemas (used by
   components/structure.py, not here).
 
@@ -37,6 +38,7 @@ __all__ = [
     "source_types",
     "validate_api_body",
     "validate_checkly_alert_channel",
+    "validate_checkly_subscription",
     "validate_external_secret",
 ]
 
@@ -44,6 +46,7 @@ _DIR = Path(__file__).resolve().parent
 _OPENAPI_FILE = "incident-io-openapi-subset.json"
 _ESO_FILE = "externalsecret-v1.schema.json"
 _CHECKLY_FILE = "checkly-alert-channel.schema.json"
+_CHECKLY_SUBSCRIPTION_FILE = "checkly-subscription.schema.json"
 _OPENAPI_URI = "urn:alerting:schemas:incident-io-openapi-subset"
 _ESO_API_VERSION = "external-secrets.io/v1"
 _ESO_KIND = "ExternalSecret"
@@ -93,6 +96,12 @@ def validate_external_secret(manifest: dict) -> list[str]:
     return _messages(_eso_validator().iter_errors(manifest), extra)
 
 
+def validate_checkly_subscription(body: dict) -> list[str]:
+    """Validate a `PUT /v1/alert-channels/{id}/subscriptions` body against Checkly's API reference
+    (transcribed: one of checkId / groupId, `activated`)."""
+    return _messages(_checkly_subscription_validator().iter_errors(body), [])
+
+
 def validate_checkly_alert_channel(inputs: dict) -> list[str]:
     """Validate a Checkly alert channel's inputs (the engine's names: `sendRecovery`, `webhook`
     with `webhookType`, ...) against the schema of Checkly's Pulumi provider. Returns sorted
@@ -137,6 +146,13 @@ def _eso_validator() -> Draft4Validator:
     schema = _close_objects(_allow_nullable(_load(_ESO_FILE)))
     schema.pop("x-provenance", None)
     return Draft4Validator(schema)
+
+
+@functools.cache
+def _checkly_subscription_validator() -> Any:
+    from jsonschema import Draft202012Validator
+
+    return Draft202012Validator(_load(_CHECKLY_SUBSCRIPTION_FILE))
 
 
 @functools.cache

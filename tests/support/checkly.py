@@ -7,7 +7,8 @@ carry ``Authorization: Bearer <API key>`` and ``X-Checkly-Account: <account id>`
 /v1/alert-channels/{id}/subscriptions`` takes one ``{activated, checkId | groupId}`` ("you can
 either pass a checkId or a groupId, but not both": 400 otherwise) and answers the subscription.
 Whether a repeated PUT updates or duplicates a subscription is not documented: the stand-in updates
-(the provider never relies on either). Unknown channel: 404.
+(the provider never relies on either). Unknown channel: 404. PUT bodies are checked against the
+transcribed reference schema (components/schemas/checkly-subscription.schema.json).
 
 `render_template` implements the Handlebars the compiled template uses: ``{{VAR}}`` and
 ``{{#contains VAR "TEXT"}}…{{else}}…{{/contains}}`` (Checkly's documented helper).
@@ -20,6 +21,8 @@ import re
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from components.schemas import validate_checkly_subscription
 
 _CONTAINS = re.compile(r'\{\{#contains (\w+) "([^"]*)"\}\}(.*?)\{\{else\}\}(.*?)\{\{/contains\}\}', re.S)
 _VARIABLE = re.compile(r"\{\{\s*(\w+)\s*\}\}")
@@ -36,6 +39,7 @@ class ChecklyStandIn:
         self.channels: dict[int, dict[str, Any]] = {}
         self.requests: list[tuple[str, str, Any]] = []
         self.faults: list[int] = []  # statuses to answer next, in order (then normal service)
+        self.schema_violations: list[str] = []  # request bodies that broke Checkly's documented shape
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self.base_url = ""
@@ -79,6 +83,10 @@ class ChecklyStandIn:
             if method == "GET" and not match[2]:
                 return 200, json.loads(json.dumps(channel))
             if method == "PUT" and match[2]:
+                violations = validate_checkly_subscription(body if isinstance(body, dict) else {})
+                if violations:
+                    self.schema_violations += violations
+                    return 400, {"statusCode": 400, "error": "Bad Request", "message": "; ".join(violations)}
                 check, group = body.get("checkId"), body.get("groupId")
                 if (check is None) == (group is None) or not isinstance(body.get("activated"), bool):
                     return 400, {"statusCode": 400, "error": "Bad Request", "message": "checkId or groupId"}
