@@ -206,6 +206,13 @@ def test_the_client_authenticates_and_reports_errors_without_the_key(checkly: Ch
         with pytest.raises(ChecklyError) as refused:
             client.get_alert_channel(channel)
         assert refused.value.status == 401 and "cu_wrong_key" not in str(refused.value)
+    other_key = "another-accounts-key-0123456789abcdefABCDEF"
+    checkly.echo = f"{other_key} {API_KEY}"  # a server that echoes credentials, one never seen here
+    with ChecklyClient(API_KEY, ACCOUNT, checkly.base_url) as client:
+        with pytest.raises(ChecklyError) as echoed:
+            client.get_alert_channel(99)
+        assert echoed.value.status == 404 and "Not Found" in str(echoed.value)
+        assert other_key not in str(echoed.value) and API_KEY not in str(echoed.value)
     with pytest.raises(ChecklyError, match="no Checkly API key"):
         ChecklyClient("", ACCOUNT)
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from components.errors import ChecklyError, register_secret
+from components.errors import ChecklyError, register_secret, scrub_remote
 
 DEFAULT_API_URL = "https://api.checklyhq.com"
 ATTEMPTS = 3
@@ -82,7 +82,8 @@ class ChecklyClient:
                 continue
             if response.is_success:
                 return response.json() if response.content else {}
-            detail = response.text.strip()[:300] or response.reason_phrase
+            # Server text may echo a credential this process never saw: scrubbed as such.
+            detail = scrub_remote(response.text.strip()[:300]) or response.reason_phrase
             raise ChecklyError(f"Checkly {method} {path} -> {response.status_code}: {detail}", response.status_code)
         raise AssertionError("unreachable")  # pragma: no cover
 

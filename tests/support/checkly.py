@@ -40,6 +40,7 @@ class ChecklyStandIn:
         self.requests: list[tuple[str, str, Any]] = []
         self.faults: list[int] = []  # statuses to answer next, in order (then normal service)
         self.schema_violations: list[str] = []  # request bodies that broke Checkly's documented shape
+        self.echo = ""  # text every error answer repeats (a server echoing a credential)
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self.base_url = ""
@@ -79,7 +80,7 @@ class ChecklyStandIn:
             match = re.fullmatch(r"/v1/alert-channels/(\d+)(/subscriptions)?", path)
             channel = self.channels.get(int(match[1])) if match else None
             if channel is None:
-                return 404, {"statusCode": 404, "error": "Not Found", "message": "Not Found"}
+                return 404, {"statusCode": 404, "error": "Not Found", "message": f"Not Found {self.echo}".strip()}
             if method == "GET" and not match[2]:
                 return 200, json.loads(json.dumps(channel))
             if method == "PUT" and match[2]:
