@@ -243,6 +243,10 @@ def test_create_update_read_delete_keep_checklys_subscriptions_as_declared(check
 
     provider.delete(created.id, updated.outs)
     assert checkly.subscribed(channel) == ([], [3]), "only what the stack subscribed is unsubscribed"
+
+    del checkly.channels[channel]  # the channel deleted in Checkly: its subscriptions are gone too
+    assert provider.read(created.id, updated.outs).id is None
+    provider.delete(created.id, updated.outs)  # nothing left to do, no error
     reset_credentials()
 
 

@@ -11,7 +11,8 @@ this module imports without side effects and the provider object holds no state.
 - **create**: one ``PUT /v1/alert-channels/{id}/subscriptions`` (``activated: true``) per check and
   group; **update**: the same for the new list and ``activated: false`` for those dropped;
   **delete**: ``activated: false`` for each; **read**: the channel's live ``subscriptions``
-  (activated ones), so a refresh shows subscriptions changed in Checkly's UI.
+  (activated ones), so a refresh shows subscriptions changed in Checkly's UI; a deleted channel
+  (404) reads as gone, and deleting its subscriptions is then done.
 - **diff** is local: another channel or account replaces; other list changes update.
 """
 
@@ -27,7 +28,7 @@ from pulumi.dynamic import CheckFailure, CheckResult, ConfigureRequest, DiffResu
 from pulumi.dynamic.dynamic import CreateResult, ResourceProvider
 
 from components.checkly.client import ChecklyClient
-from components.errors import install_log_scrubber
+from components.errors import ChecklyError, install_log_scrubber
 from components.wire import has_unknowns, is_unknown, plain
 
 CONFIG_API_KEY = "alerting:checklyApiKey"
@@ -110,12 +111,21 @@ class AlertChannelSubscriptionsProvider(ResourceProvider):
     def delete(self, _id: str, props: dict[str, Any]) -> None:
         inputs = _inputs(props)
         with _client(inputs["account_id"]) as client:
-            _apply(client, inputs["channel_id"], inputs["checks"], inputs["groups"], False)
+            try:
+                _apply(client, inputs["channel_id"], inputs["checks"], inputs["groups"], False)
+            except ChecklyError as error:
+                if error.status != 404:  # the channel is gone, and its subscriptions with it
+                    raise
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         inputs = _inputs(props)
         with _client(inputs["account_id"]) as client:
-            channel = client.get_alert_channel(inputs["channel_id"])
+            try:
+                channel = client.get_alert_channel(inputs["channel_id"])
+            except ChecklyError as error:
+                if error.status == 404:  # the channel was deleted: so are its subscriptions
+                    return ReadResult(None, {})
+                raise
         live = [s for s in channel.get("subscriptions") or [] if s.get("activated")]
         outs = {
             **inputs,
