@@ -141,6 +141,11 @@ class AlertingError(Exception):
     def __str__(self) -> str:
         return scrub(super().__str__())
 
+    def gave_up(self, attempts: int, seconds: float) -> AlertingError:
+        """This error, saying how long the bounded retries (components/retry.py) tried before it was raised."""
+        self.args = (f"{self} (gave up after {attempts} attempts in {seconds:.1f} s)",)
+        return self
+
 
 class StackError(AlertingError):
     """A stack file is unreadable or invalid; holds every problem found."""
@@ -155,11 +160,6 @@ class IncidentIoError(AlertingError):
     """Anything that went wrong talking to incident.io."""
 
     exit_code = 2
-
-    def gave_up(self, attempts: int, seconds: float) -> IncidentIoError:
-        """This error, saying how long the bounded retries tried before it was raised."""
-        self.args = (f"{self} (gave up after {attempts} attempts in {seconds:.1f} s)",)
-        return self
 
 
 class TransportError(IncidentIoError):

@@ -199,6 +199,10 @@ def test_the_client_authenticates_and_reports_errors_without_the_key(checkly: Ch
         assert client.get_alert_channel(channel)["subscriptions"][0]["checkId"] == CHECK
         checkly.faults = [429, 503]  # retried, then served
         assert client.get_alert_channel(channel)["id"] == channel
+        checkly.faults = [503] * 6  # the retry policy's bound: then the error
+        with pytest.raises(ChecklyError, match="gave up after 6 attempts") as exhausted:
+            client.get_alert_channel(channel)
+        assert exhausted.value.status == 503
         with pytest.raises(ChecklyError) as missing:
             client.get_alert_channel(99)
         assert missing.value.status == 404

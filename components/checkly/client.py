@@ -2,12 +2,14 @@
 
 Auth is the documented pair: ``Authorization: Bearer <API key>`` and ``X-Checkly-Account:
 <account id>`` (checklyhq.com/docs/api-reference). The base URL and transport are injected (tests:
-a local stand-in on 127.0.0.1). Transport errors, 429 and 5xx are retried a bounded number of
-times; whatever is left becomes a `ChecklyError`, scrubbed of the API key.
+a local stand-in on 127.0.0.1). Transport errors, 429 and 5xx are retried by the project's one
+retry loop (`components.retry`, bounded by a `RetryPolicy`); whatever is left becomes a
+`ChecklyError`, scrubbed of the API key and of any credential the server echoes.
 """
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Callable
 from typing import Any
@@ -15,10 +17,9 @@ from typing import Any
 import httpx
 
 from components.errors import ChecklyError, register_secret, scrub_remote
+from components.retry import Retryable, RetryPolicy, retry_after, with_retries
 
 DEFAULT_API_URL = "https://api.checklyhq.com"
-ATTEMPTS = 3
-_RETRIED = (429, 500, 502, 503, 504)
 
 
 class ChecklyClient:
@@ -30,6 +31,7 @@ class ChecklyClient:
         *,
         transport: httpx.BaseTransport | None = None,
         timeout: float = 30.0,
+        retry: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         if not api_key:
@@ -37,7 +39,7 @@ class ChecklyClient:
                 "no Checkly API key: set CHECKLY_API_KEY or `pulumi config set --secret alerting:checklyApiKey`"
             )
         register_secret(api_key)
-        self._sleep = sleep
+        self._retry, self._sleep, self._rng = retry or RetryPolicy(), sleep, random.Random()
         self._http = httpx.Client(
             base_url=(base_url or DEFAULT_API_URL).rstrip("/"),
             headers={"Authorization": f"Bearer {api_key}", "X-Checkly-Account": account_id},
@@ -69,28 +71,26 @@ class ChecklyClient:
         return dict(self._request("PUT", f"/v1/alert-channels/{channel_id}/subscriptions", json=body))
 
     def _request(self, method: str, path: str, json: Any = None) -> Any:
-        for attempt in range(1, ATTEMPTS + 1):
-            try:
-                response = self._http.request(method, path, json=json)
-            except httpx.TransportError as exc:
-                if attempt == ATTEMPTS:
-                    raise ChecklyError(f"Checkly {method} {path}: no answer ({type(exc).__name__})") from None
-                self._sleep(0.5 * attempt)
-                continue
-            if response.status_code in _RETRIED and attempt < ATTEMPTS:
-                self._sleep(_retry_after(response.headers.get("Retry-After"), 0.5 * attempt))
-                continue
-            if response.is_success:
-                return response.json() if response.content else {}
-            # Server text may echo a credential this process never saw: scrubbed as such.
-            detail = scrub_remote(response.text.strip()[:300]) or response.reason_phrase
-            raise ChecklyError(f"Checkly {method} {path} -> {response.status_code}: {detail}", response.status_code)
-        raise AssertionError("unreachable")  # pragma: no cover
+        # GET and the subscription PUT are idempotent: an ambiguous failure is simply resent.
+        return with_retries(
+            lambda: self._attempt(method, path, json),
+            self._retry,
+            sleep=self._sleep,
+            rng=self._rng,
+            what=f"{method} {path}",
+        )
 
-
-def _retry_after(header: str | None, default: float) -> float:
-    """Seconds from a numeric Retry-After, at most a minute; else `default` (an HTTP date too)."""
-    try:
-        return min(max(float(header or default), 0.0), 60.0)
-    except ValueError:
-        return default
+    def _attempt(self, method: str, path: str, json: Any) -> Any:
+        """One exchange: the decoded body, a `ChecklyError`, or `Retryable`."""
+        try:
+            response = self._http.request(method, path, json=json)
+        except httpx.TransportError as exc:
+            raise Retryable(ChecklyError(f"Checkly {method} {path}: no answer ({type(exc).__name__})")) from None
+        if response.is_success:
+            return response.json() if response.content else {}
+        # Server text may echo a credential this process never saw: scrubbed as such.
+        detail = scrub_remote(response.text.strip()[:300]) or response.reason_phrase
+        error = ChecklyError(f"Checkly {method} {path} -> {response.status_code}: {detail}", response.status_code)
+        if response.status_code == 429 or response.status_code >= 500:
+            raise Retryable(error, retry_after(response.headers.get("Retry-After")))
+        raise error

@@ -1,9 +1,9 @@
 """Synchronous incident.io API client: paging, bounded retries, typed errors.
 
-- Every call goes through `IncidentIoClient._request`, the one retry loop: 429 honours
-  ``Retry-After`` (seconds or HTTP date) or the body's ``rate_limit.retry_after``; 5xx and
-  connection problems back off exponentially with jitter; both are bounded by `RetryPolicy`'s
-  attempt count *and* total time.
+- Every call goes through `IncidentIoClient._request`, into the project's one retry loop
+  (`components.retry`): 429 honours ``Retry-After`` (seconds or HTTP date) or the body's
+  ``rate_limit.retry_after``; 5xx and connection problems back off exponentially with jitter;
+  both are bounded by `RetryPolicy`'s attempt count *and* total time.
 - A POST that creates an object is never retried blindly: after an ambiguous failure (the request
   may have been applied: dropped connection, timeout, 5xx) the object is looked up by its unique
   name and returned if it exists. An ambiguous PUT of a route is checked the same way, because a
@@ -23,9 +23,6 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
@@ -46,6 +43,7 @@ from components.errors import (
     scrub_remote,
 )
 from components.incidentio.normalise import canonical_route, canonical_source
+from components.retry import Retryable, RetryPolicy, retry_after, with_retries
 
 __all__ = ["DEFAULT_BASE_URL", "IncidentIoClient", "RetryPolicy"]
 
@@ -54,28 +52,6 @@ log = logging.getLogger(__name__)
 DEFAULT_BASE_URL = "https://api.incident.io"
 ROUTE_PAGE_SIZE = 50  # the API's maximum for /v2/alert_routes
 ESCALATION_PATH_PAGE_SIZE = 25  # the API's maximum for /v2/escalation_paths
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Bounds for retrying 429, 5xx and connection failures: whichever limit is hit first wins."""
-
-    max_attempts: int = 6
-    max_total_seconds: float = 90.0
-    base_delay: float = 0.5
-    max_delay: float = 15.0
-
-    def backoff(self, attempt: int, rng: random.Random) -> float:
-        """Delay before attempt ``attempt + 1``: exponential, capped, with "equal jitter"."""
-        ceiling = min(self.max_delay, self.base_delay * 2 ** (attempt - 1))
-        return rng.uniform(ceiling / 2, ceiling)
-
-
-class _Retryable(Exception):
-    """Internal: one attempt failed in a way worth retrying; `error` is raised if we give up."""
-
-    def __init__(self, error: IncidentIoError, delay: float | None, ambiguous: bool) -> None:
-        self.error, self.delay, self.ambiguous = error, delay, ambiguous
 
 
 Lookup = Callable[[], "dict | None"]
@@ -260,32 +236,17 @@ class IncidentIoClient:
     ) -> dict:
         """Send with bounded retries; `lookup` (for non-idempotent writes) says whether an
         ambiguous attempt took effect, returning the body it would have answered, or None."""
-        policy = self.retry
-        started, slept = time.monotonic(), 0.0
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                return self._attempt(method, path, params, json)
-            except _Retryable as failure:
-                if failure.ambiguous and lookup is not None:
-                    found = lookup()
-                    if found is not None:
-                        log.info("%s %s took effect before the failure; not resending", method, path)
-                        return found
-                # The server's Retry-After is honoured but never below our own backoff: "0" or
-                # a date in the past must not spend every attempt in the same second.
-                delay = max(failure.delay or 0.0, policy.backoff(attempt, self._rng))
-                # With an injected sleep, wall time stays ~0: count what was slept as well.
-                used = max(time.monotonic() - started, slept)
-                if attempt >= policy.max_attempts or used + delay > policy.max_total_seconds:
-                    raise failure.error.gave_up(attempt, used) from None
-                log.warning("%s; retry %d/%d in %.1fs", failure.error, attempt, policy.max_attempts - 1, delay)
-                self._sleep(delay)
-                slept += delay
+        return with_retries(
+            lambda: self._attempt(method, path, params, json),
+            self.retry,
+            sleep=self._sleep,
+            rng=self._rng,
+            what=f"{method} {path}",
+            recover=lookup,
+        )
 
     def _attempt(self, method: str, path: str, params: dict[str, Any] | None, json: dict | None) -> dict:
-        """One HTTP exchange: a decoded body, a typed error, or `_Retryable`."""
+        """One HTTP exchange: a decoded body, a typed error, or `Retryable`."""
         if self._throttle is not None:
             self._throttle()
         with self._count_lock:
@@ -298,7 +259,7 @@ class IncidentIoClient:
             unanswered = TransportError(f"{method} {path}: no response from {self.base_url} ({type(exc).__name__})")
             # A connect failure means nothing was sent; anything later may have been applied.
             sent = not isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout))
-            raise _Retryable(unanswered, None, ambiguous=sent) from None
+            raise Retryable(unanswered, ambiguous=sent) from None
 
         status = response.status_code
         if status < 400:
@@ -317,9 +278,9 @@ class IncidentIoClient:
         envelope = _decode_envelope(response)
         error = _api_error(method, path, status, envelope)
         if status == 429:
-            raise _Retryable(error, _retry_after(response, envelope), ambiguous=False)
+            raise Retryable(error, _retry_after(response, envelope))
         if status >= 500:
-            raise _Retryable(error, None, ambiguous=True)
+            raise Retryable(error, ambiguous=True)
         raise error
 
 
@@ -373,23 +334,11 @@ def _decode_envelope(response: httpx.Response) -> dict:
 
 
 def _retry_after(response: httpx.Response, envelope: dict) -> float | None:
-    """Seconds to wait from ``Retry-After`` (seconds or HTTP date) or ``rate_limit.retry_after``."""
-    candidates = [response.headers.get("Retry-After")]
+    """Seconds to wait from ``Retry-After`` or the body's ``rate_limit.retry_after``."""
     rate_limit = envelope.get("rate_limit")
-    if isinstance(rate_limit, dict):
-        candidates.append(rate_limit.get("retry_after"))
-    for value in candidates:
-        if not isinstance(value, str) or not value.strip():
-            continue
-        try:
-            return max(0.0, float(value))
-        except ValueError:
-            pass
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            continue
-        if when.tzinfo is None:  # "-0000": UTC by RFC 5322
-            when = when.replace(tzinfo=UTC)
-        return max(0.0, when.timestamp() - time.time())
+    body_value = rate_limit.get("retry_after") if isinstance(rate_limit, dict) else None
+    for value in (response.headers.get("Retry-After"), body_value):
+        seconds = retry_after(value)
+        if seconds is not None:
+            return seconds
     return None
