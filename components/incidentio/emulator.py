@@ -836,11 +836,7 @@ class Emulator:
         source = self._sources.get(req.id)
         if source is None or source["source_type"] != req.match["source_type"]:
             raise _HttpError(404, "not_found", "alert source not found")
-        expected = source["secret_token"].encode()
-        if not any(
-            secrets.compare_digest(token.encode(), expected) for token in _presented_tokens(req.headers, req.query)
-        ):
-            raise _HttpError(401, "authentication_error", "invalid alert source token", code="unauthenticated")
+        _check_source_token(source, req, "alert source")
         if req.body is None:
             _reject("body", "expected a JSON body")
         headers = {name.lower(): value for name, value in req.headers.items()}
@@ -870,11 +866,7 @@ class Emulator:
         source = self._sources.get(req.id)
         if source is None or source["source_type"] != "heartbeat":
             raise _HttpError(404, "not_found", "heartbeat not found")
-        expected = source["secret_token"].encode()
-        if not any(
-            secrets.compare_digest(token.encode(), expected) for token in _presented_tokens(req.headers, req.query)
-        ):
-            raise _HttpError(401, "authentication_error", "invalid heartbeat token", code="unauthenticated")
+        _check_source_token(source, req, "heartbeat")
         self.heartbeat_pings.append((req.id, self._clock()))
         self._pinged[req.id] = self._clock()
         missed = self._missed.pop(req.id, None)
@@ -1099,6 +1091,13 @@ def _reserialise_json_literals(node: Any) -> None:
                     node[key] = json.dumps(json.loads(value), sort_keys=True)
             else:
                 _reserialise_json_literals(value)
+
+
+def _check_source_token(source: dict, req: _Request, what: str) -> None:
+    """401 unless the request offers the source's token (alert events and heartbeat pings alike)."""
+    expected = source["secret_token"].encode()
+    if not any(secrets.compare_digest(token.encode(), expected) for token in _presented_tokens(req.headers, req.query)):
+        raise _HttpError(401, "authentication_error", f"invalid {what} token", code="unauthenticated")
 
 
 def _presented_tokens(headers: Any, query: dict[str, str]) -> list[str]:
