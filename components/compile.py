@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, TypedDict
 
+from components.describe import duration_ms
 from components.incidentio.references import (
     ALERT_ATTRIBUTE,
     ALERT_SOURCE,
@@ -327,7 +328,7 @@ def alertmanager_roll(stack: Stack) -> dict[str, Any] | None:
     roll = stack.kubernetes.alertmanager
     if not roll or not roll.roll_on_token_change:
         return None
-    annotations = {f"{TOKEN_VERSION_ANNOTATION}-{s.key}": ref(SECRET_VERSION, s.key) for s in _mounted_sources(stack)}
+    annotations = {f"{TOKEN_VERSION_ANNOTATION}-{s.key}": ref(SECRET_VERSION, s.key) for s in mounted_sources(stack)}
     return {
         "apiVersion": "monitoring.coreos.com/v1",
         "kind": "Alertmanager",
@@ -345,7 +346,7 @@ def _heartbeats(stack: Stack) -> list[Source]:
     return [s for s in delivered(stack) if s.type == HEARTBEAT_TYPE and s.heartbeat and s.heartbeat.repeat_seconds]
 
 
-def _mounted_sources(stack: Stack) -> list[Source]:
+def mounted_sources(stack: Stack) -> list[Source]:
     """Sources whose secret the Alertmanager pod mounts: its receivers' and its heartbeats'."""
     return _alertmanager_sources(stack) + _heartbeats(stack)
 
@@ -392,16 +393,6 @@ def alertmanager_receivers(stack: Stack) -> list[dict[str, Any]]:
     return receivers
 
 
-def prometheus_duration(milliseconds: int) -> str:
-    """Alertmanager's duration text (`1h30m`, `45s`, `500ms`); `0s` for zero."""
-    parts = []
-    for unit, size in (("h", 3_600_000), ("m", 60_000), ("s", 1000), ("ms", 1)):
-        count, milliseconds = divmod(milliseconds, size)
-        if count:
-            parts.append(f"{count}{unit}")
-    return "".join(parts) or "0s"
-
-
 def watchdog_routes(stack: Stack) -> list[dict[str, Any]]:
     """Per heartbeat, the sub-route sending its always-firing alert to the ping receiver.
 
@@ -412,7 +403,7 @@ def watchdog_routes(stack: Stack) -> list[dict[str, Any]]:
     routes = []
     for source in _heartbeats(stack):
         assert source.heartbeat and source.heartbeat.repeat_seconds
-        half = prometheus_duration(source.heartbeat.repeat_seconds * 1000 // 2)
+        half = duration_ms(source.heartbeat.repeat_seconds * 1000 // 2)
         routes.append(
             {
                 "receiver": receiver_name(source),
@@ -454,7 +445,7 @@ def helm_values(stack: Stack) -> dict[str, Any]:
     return {
         "alertmanager": {
             "alertmanagerSpec": {
-                "secrets": sorted(s.delivery.kubernetes_secret for s in _mounted_sources(stack) if s.delivery)
+                "secrets": sorted(s.delivery.kubernetes_secret for s in mounted_sources(stack) if s.delivery)
             },
             "config": alertmanager_config(stack),
         }

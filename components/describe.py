@@ -52,9 +52,17 @@ def route_condition(stack: Stack, route: Route) -> str:
 
 def duration(seconds: int) -> str:
     """`1h30m`, `45s`: how stack files write durations."""
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    return "".join(f"{n}{unit}" for n, unit in ((hours, "h"), (minutes, "m"), (secs, "s")) if n) or "0s"
+    return duration_ms(seconds * 1000)
+
+
+def duration_ms(milliseconds: int) -> str:
+    """`1h30m`, `45s`, `500ms` (`0s` for zero): stack files' and Alertmanager's duration text."""
+    parts = []
+    for unit, size in (("h", 3_600_000), ("m", 60_000), ("s", 1000), ("ms", 1)):
+        count, milliseconds = divmod(milliseconds, size)
+        if count:
+            parts.append(f"{count}{unit}")
+    return "".join(parts) or "0s"
 
 
 def heartbeat_expects(heartbeat: Heartbeat) -> str:

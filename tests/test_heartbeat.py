@@ -17,7 +17,8 @@ import pytest
 import yaml
 
 from components import docs, validate
-from components.compile import alertmanager_config, compile_stack, prometheus_duration
+from components.compile import alertmanager_config, compile_stack
+from components.describe import duration_ms
 from components.incidentio.client import IncidentIoClient
 from components.incidentio.emulator import Emulator
 from components.model import Stack
@@ -193,8 +194,8 @@ def test_without_a_heartbeat_the_watchdog_goes_nowhere_as_in_kube_prometheus_sta
 @pytest.mark.parametrize(
     ("milliseconds", "text"), [(0, "0s"), (500, "500ms"), (30_000, "30s"), (90_000, "1m30s"), (3_600_500, "1h500ms")]
 )
-def test_prometheus_durations(milliseconds: int, text: str) -> None:
-    assert prometheus_duration(milliseconds) == text
+def test_alertmanager_durations(milliseconds: int, text: str) -> None:
+    assert duration_ms(milliseconds) == text
 
 
 # -- what users see: render, plan, route, docs ---------------------------------------------------

@@ -7,7 +7,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from components.compile import aws_secret, delivered, receiver_name
+from components.compile import aws_secret, delivered, mounted_sources, receiver_name
 from components.describe import (
     NONE,
     heartbeat_expects,
@@ -17,7 +17,7 @@ from components.describe import (
     route_sources,
     routes_taking,
 )
-from components.model import ChecklyChannel, Source, Stack
+from components.model import ChecklyChannel, Stack
 
 
 def routes_table(stack: Stack) -> Table:
@@ -53,6 +53,7 @@ def delivery_table(stack: Stack) -> Table:
     )
     for column in ("Source", "AWS secret", "ExternalSecret", "Alertmanager receiver"):
         table.add_column(column, overflow="fold")
+    mounted = mounted_sources(stack)
     for source in delivered(stack):
         assert source.delivery
         secret = aws_secret(source, stack)
@@ -61,13 +62,9 @@ def delivery_table(stack: Stack) -> Table:
             f"{secret['name']}{' (protected)' if secret['protect'] else ''}",
             f"{kube.namespace}/{source.delivery.kubernetes_secret} via {kube.secret_store_kind}"
             f"/{kube.secret_store_name}, every {kube.refresh_interval}",
-            receiver_name(source) if _has_receiver(source) else NONE,
+            receiver_name(source) if source in mounted else NONE,
         )
     return table
-
-
-def _has_receiver(source: Source) -> bool:
-    return source.type == "alertmanager" or source.heartbeat is not None
 
 
 def heartbeats_table(stack: Stack) -> Table:
@@ -126,6 +123,7 @@ def plan_document(stack: Stack) -> dict[str, Any]:
     """`plan --format json`: the same three tables as data (names as the stack writes them)."""
     kube = stack.kubernetes
     delivery = []
+    mounted = mounted_sources(stack)
     for source in delivered(stack):
         assert source.delivery
         secret = aws_secret(source, stack)
@@ -137,7 +135,7 @@ def plan_document(stack: Stack) -> dict[str, Any]:
                 "kubernetes_secret": f"{kube.namespace}/{source.delivery.kubernetes_secret}",
                 "secret_store": f"{kube.secret_store_kind}/{kube.secret_store_name}",
                 "refresh_interval": kube.refresh_interval,
-                "alertmanager_receiver": receiver_name(source) if _has_receiver(source) else None,
+                "alertmanager_receiver": receiver_name(source) if source in mounted else None,
             }
         )
     return {
