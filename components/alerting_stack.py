@@ -129,15 +129,13 @@ class AlertingStack(pulumi.ComponentResource):
         self.deliveries: dict[str, TokenDelivery] = {}
         for secret in compiled["aws"]["secrets"]:
             key = secret["source"]
-            source = self.sources[key]
             self.deliveries[key] = TokenDelivery(
                 key,
                 TokenDeliveryArgs(
                     source=key,
                     aws_secret=secret,
                     external_secret=external_secrets[key],
-                    # Secret wherever they flow, whatever the provider declares.
-                    source_outputs={output: pulumi.Output.secret(getattr(source, output)) for output in SOURCE_OUTPUTS},
+                    source_outputs=_secret_outputs(self.sources[key]),
                     aws_provider=_present(self.aws_provider),
                     kubernetes_provider=_present(self.kubernetes_provider),
                     adopt_arn=adopt_arns.get(key),
@@ -170,13 +168,12 @@ class AlertingStack(pulumi.ComponentResource):
             self.checkly_provider = self._checkly_provider(checkly_account)
         for channel in compiled["checkly"]["alert_channels"]:
             key = channel["source"]
-            source = self.sources[key]
             self.checkly_channels[key] = ChecklyAlertChannel(
                 key,
                 ChecklyAlertChannelArgs(
                     compiled=channel,
                     account_id=_present(checkly_account),
-                    source_outputs={output: pulumi.Output.secret(getattr(source, output)) for output in SOURCE_OUTPUTS},
+                    source_outputs=_secret_outputs(self.sources[key]),
                     provider=_present(self.checkly_provider),
                 ),
                 opts=pulumi.ResourceOptions(parent=self),
@@ -294,6 +291,12 @@ class AlertingStack(pulumi.ComponentResource):
             else:
                 raise AlertingError(f"the program does not apply {manifest['kind']} manifests yet")
         return external_secrets, rolls
+
+
+def _secret_outputs(source: AlertSource) -> dict[str, pulumi.Output[str]]:
+    """The outputs a delivery or a Checkly channel may carry: secret wherever they flow, whatever
+    the provider declares."""
+    return {output: pulumi.Output.secret(getattr(source, output)) for output in SOURCE_OUTPUTS}
 
 
 def _collect(outputs: Mapping[str, pulumi.Output[str]]) -> pulumi.Output[dict[str, str]]:
