@@ -11,6 +11,10 @@ whose text does not read as its type (``!!int abc``), an unquoted date (YAML 1.1
 ``2026-01-01`` a timestamp), ``.inf``/``.nan``. Hostile files are bounded before they cost time:
 `MAX_FILE_BYTES`, `MAX_NODES` (counted with aliases expanded, so an alias bomb stops early),
 `MAX_DEPTH` and `MAX_SCALAR_CHARS`.
+
+A file with nothing to report is read by the native builder (native/alerting_yamlbuild.c, when
+built), which holds no rule of its own: on anything else it hands the file to the Python builder
+here (docs/architecture.md, "The native builder").
 """
 
 from __future__ import annotations
@@ -35,6 +39,11 @@ try:  # libyaml's composer is ~10x faster and keeps the same marks
     _Loader: type = yaml.CSafeLoader
 except AttributeError:  # pragma: no cover - pure-Python PyYAML build
     _Loader = yaml.SafeLoader
+
+try:  # the builder's common case in C (native/): optional, the Python builder below does it all too
+    import alerting_yamlbuild as _native
+except ImportError:  # not built here (no compiler or yaml.h), or a PyYAML without libyaml
+    _native = None
 
 PathKey = tuple[str | int, ...]
 PROJECT = "alerting"
@@ -107,7 +116,9 @@ class Document:
 
     Positions are kept per container (`marks[id(container)]`: for a mapping, key -> (key mark,
     value mark); for a list, one mark per item) rather than per path, so building them allocates
-    no path tuples; `where()` walks the data along a path to find them.
+    no path tuples; `where()` walks the data along a path to find them. A file the native builder
+    read has nothing to report, so it is read without positions; the first `where()` reads them
+    (into a twin of `data`, which later stages may hold or change).
     """
 
     file: str
@@ -115,10 +126,16 @@ class Document:
     root: Mark = (1, 1)
     marks: dict[int, Any] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
+    _unmarked_text: str | None = field(default=None, repr=False, compare=False)
+    _marked_data: Any = field(default=None, repr=False, compare=False)
 
     def where(self, path: PathKey, *, key: bool = False) -> Mark:
         """Position of the node at `path` (its key when `key`), else of its nearest ancestor."""
-        node, position = self.data, self.root
+        if self._unmarked_text is not None:
+            text, self._unmarked_text = self._unmarked_text, None
+            self._marked_data, self.root, self.marks = _build_marked(text)
+        node = self.data if self._marked_data is None else self._marked_data
+        position = self.root
         for index, part in enumerate(path):
             marks = self.marks.get(id(node))
             if marks is None:
@@ -250,7 +267,83 @@ def _tag_name(tag: str) -> str:
     return f"!!{tag[len(_CORE):]}" if tag.startswith(_CORE) else tag
 
 
+def _plain_value(text: str) -> Any:
+    """An untagged plain scalar's data (remembered in `_RESOLVED`), `_MERGE` for `<<`;
+    `_Unreadable` when YAML 1.1 reads it as something that is not plain data."""
+    try:
+        value = _plain(text)
+    except ValueError as exc:  # an unquoted value YAML 1.1 resolves to a type it then cannot read
+        raise _Unreadable(f"{_short(text)!r} looks like {exc} to YAML but is not one; quote it") from None
+    value = _data(value, text)
+    if value is not _MERGE and len(_RESOLVED) < _RESOLVED_MAX:
+        _RESOLVED[text] = value
+    return value
+
+
+def _data(value: Any, text: str) -> Any:
+    """`value` when it is plain data (or `_MERGE`); else `_Unreadable` saying what YAML made of `text`."""
+    kind_of = type(value)
+    if kind_of is str or kind_of is int or kind_of is bool or value is None or value is _MERGE:
+        return value
+    if kind_of is float:
+        if math.isfinite(value):
+            return value
+        raise _Unreadable(f"{_short(text)!r} is not a finite number (.inf and .nan are refused)")
+    # YAML 1.1 reads unquoted dates and times as timestamps; a stack file never means one.
+    raise _Unreadable(
+        f"{_short(text)!r} reads as a YAML {kind_of.__name__}; quote it (\"{_short(text)}\") to mean text"
+    )
+
+
+_UNUSUAL = object()
+
+
+def _native_plain(text: str) -> Any:
+    """The native builder's resolution of a plain scalar: its data, or `_UNUSUAL` (the Python
+    builder then reads the file and reports it)."""
+    try:
+        value = _plain_value(text)
+    except _Unreadable:
+        return _UNUSUAL
+    return _UNUSUAL if value is _MERGE else value
+
+
+def _native_build(text: str, *, with_marks: bool) -> tuple[Any, Mark, dict[int, Any] | None] | None:
+    """The native builder's (data, root mark, marks or None); None when it is not here or the file
+    is not its common case (the Python builder then reads it and reports what it finds)."""
+    if _native is None:
+        return None
+    try:
+        encoded = text.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates in text handed to parse(): the Python builder says where
+        return None
+    return _native.build(
+        encoded, _RESOLVED, _native_plain, _UNUSUAL, MAX_NODES, MAX_DEPTH, MAX_SCALAR_CHARS, with_marks
+    )
+
+
+def _build_marked(text: str) -> tuple[Any, Mark, dict[int, Any]]:
+    """Data, root mark and marks of a text the native builder read once without marks."""
+    with bulk_allocation():
+        built = _native_build(text, with_marks=True)
+        if built is not None and built[2] is not None:
+            return built[0], built[1], built[2]
+        scratch = Document(file="")  # not reachable while the limits stay put; the full rules then
+        scratch.data = _build_python(scratch, text)
+        return scratch.data, scratch.root, scratch.marks
+
+
 def _build(doc: Document, text: str) -> Any:
+    with bulk_allocation():
+        built = _native_build(text, with_marks=False)
+    if built is not None:
+        data, doc.root, _ = built
+        doc._unmarked_text = text
+        return data
+    return _build_python(doc, text)
+
+
+def _build_python(doc: Document, text: str) -> Any:
     loader = _Loader(text)
     try:
         # get_event() alone: yaml.parse would also call check_event() for every event. The tree is
@@ -494,27 +587,13 @@ class _Builder:
                 f"YAML tag {_tag_name(tag)} is not supported (only plain values; quote the text"
                 " if the tag is meant literally)"
             )
+        if tag is None:
+            return _plain_value(text) if event.implicit[0] else text
         try:
-            value = (_plain(text) if event.implicit[0] else text) if tag is None else _tagged(tag, text)
+            value = _tagged(tag, text)
         except ValueError as exc:
-            if tag is None:  # an unquoted value YAML 1.1 resolves to a type it then cannot read
-                raise _Unreadable(f"{_short(text)!r} looks like {exc} to YAML but is not one; quote it") from None
             raise _Unreadable(f"{_short(f'{_tag_name(tag)} {text}')!r} does not read as {exc}") from None
-        kind_of = type(value)
-        if kind_of is str or kind_of is int or kind_of is bool or value is None or value is _MERGE:
-            if tag is None and event.implicit[0] and value is not _MERGE and len(_RESOLVED) < _RESOLVED_MAX:
-                _RESOLVED[text] = value
-            return value
-        if kind_of is float:
-            if math.isfinite(value):
-                if tag is None and event.implicit[0] and len(_RESOLVED) < _RESOLVED_MAX:
-                    _RESOLVED[text] = value
-                return value
-            raise _Unreadable(f"{_short(text)!r} is not a finite number (.inf and .nan are refused)")
-        # YAML 1.1 reads unquoted dates and times as timestamps; a stack file never means one.
-        raise _Unreadable(
-            f"{_short(text)!r} reads as a YAML {kind_of.__name__}; quote it (\"{_short(text)}\") to mean text"
-        )
+        return _data(value, text)
 
     def _key(self, parent: _Frame, event: Any, kind: type, mark: Mark) -> None:
         path = parent.path

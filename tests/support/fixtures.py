@@ -25,12 +25,9 @@ def alertmanager_bin() -> str:
     binary = find_alertmanager()
     if binary is None:
         if os.environ.get("CI"):
-            pytest.fail(
-                "Alertmanager missing in CI: .ci/install-alertmanager.sh must install it"
-            )
+            pytest.fail("Alertmanager missing in CI: .ci/install-alertmanager.sh must install it")
         pytest.skip(
-            "Alertmanager is not installed here; run .ci/install-alertmanager.sh "
-            "(needs root + Debian package registry)"
+            "Alertmanager is not installed here; run .ci/install-alertmanager.sh (needs root + Debian package registry)"
         )
     return binary
 
@@ -48,3 +45,22 @@ def pulumi_bin() -> str:
             pytest.fail("the Pulumi CLI is missing in CI: .ci/install-pulumi.sh must build it")
         pytest.skip("the Pulumi CLI is not installed here; run .ci/install-pulumi.sh (builds it with Go)")
     return binary
+
+
+@pytest.fixture(scope="session")
+def native_builder() -> object:
+    """The loader's native builder (native/, built by `pip install -r requirements.txt`).
+
+    Missing: fails in CI (``CI`` set), where the requirements install must have built it; skips
+    elsewhere, saying what the build needs.
+    """
+    from components import stackfile
+
+    if stackfile._native is None:
+        if os.environ.get("CI"):
+            pytest.fail("the native stack-file builder is missing in CI: `pip install ./native` must build it")
+        pytest.skip(
+            "the native stack-file builder is not built here (needs gcc, Python's headers and yaml.h;"
+            " then `.venv/bin/pip install ./native`)"
+        )
+    return stackfile._native
