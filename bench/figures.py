@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 import yaml  # noqa: E402
 from compile import stack_text  # noqa: E402
 
-from components import validate  # noqa: E402
+from components import stackfile, validate  # noqa: E402
 from components.compile import compile_stack  # noqa: E402
 from tests.support.stack_texts import overlapping_routes  # noqa: E402
 
@@ -171,7 +171,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--only", default=",".join(FIGURES))
     args = parser.parse_args()
-    print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}")
+    builder = "native (native/alerting_yamlbuild.c)" if stackfile._native else "Python (native/ not built here)"
+    print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}; stack-file builder: {builder}")
     print(f"{'figure':<10} {'measured':>12} {'floor':>12} {'ratio':>8} {'goal':>8}")
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
