@@ -9,12 +9,14 @@ the speed-up is gone without anyone noticing.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -181,7 +183,12 @@ def test_plain_words_resolve_alike_in_a_fresh_process_and_after_the_cache_filled
         assert_read_alike(f"config:\n  k{index}: {word}\n  {word}: k{index}\n  q{index}: '{word}'\n")
 
 
-SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+# HOSTILE_EXAMPLES=5000 for a longer hunt (as in test_hostile_property.py).
+SETTINGS = settings(
+    max_examples=int(os.environ.get("HOSTILE_EXAMPLES", "200")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 
 
 @SETTINGS
@@ -195,3 +202,18 @@ def test_yaml_shaped_text_reads_alike(tokens: list[str]) -> None:
 def test_a_committed_stack_with_one_hostile_value_reads_alike(line: tuple[str, int], value: str) -> None:
     _, text = committed_with_one_value(line, value)
     assert_read_alike(text)
+
+
+# Plain data of every shape, dumped by PyYAML in block and flow styles: the native builder's own
+# ground (most of these it reads itself), with odd keys, multi-line and escaped text, numbers.
+_DATA = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
+    max_leaves=30,
+)
+
+
+@SETTINGS
+@given(data=st.dictionaries(st.text(max_size=12), _DATA, min_size=1, max_size=4), flow=st.booleans())
+def test_any_plain_data_dumped_as_yaml_reads_alike(data: dict[str, Any], flow: bool) -> None:
+    assert_read_alike(yaml.safe_dump(data, allow_unicode=True, default_flow_style=flow, width=40))

@@ -58,3 +58,34 @@ def test_load_names_an_unreadable_file_and_its_encoding_problem(tmp_path: Path) 
     latin.write_bytes(b"config:\n  name: caf\xe9\n")
     [problem] = stackfile.load(latin).problems
     assert (problem.line, problem.column) == (2, 12) and problem.message.startswith("not UTF-8 text")
+
+
+def test_without_the_native_builder_validate_answers_the_same(tmp_path: Path) -> None:
+    """The native builder is optional (no compiler, or a PyYAML without libyaml): `validate` must
+    then print the same problems, with the same places, and exit alike."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    invalid = sorted((root / "tests" / "data" / "stacks" / "invalid").glob("Pulumi.*.yaml"))[:12]
+    runner = (
+        "import sys\n"
+        "builder = sys.argv.pop(1)\n"
+        "if builder == 'python':\n"
+        "    sys.modules['alerting_yamlbuild'] = None  # as if it had never been built\n"
+        "from components import cli, stackfile\n"
+        "assert stackfile._native is None or builder != 'python'\n"
+        "sys.exit(cli.main(sys.argv[1:]))\n"
+    )
+    answers = []
+    for builder in ("python", "installed"):
+        done = subprocess.run(
+            [sys.executable, "-c", runner, builder, "validate", "--format", "json", *map(str, invalid)],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        answers.append((done.returncode, done.stdout))
+    assert answers[0] == answers[1]
+    assert answers[0][0] == 1 and answers[0][1].count('"line"') >= len(invalid)
