@@ -57,27 +57,35 @@ def known_source_types() -> frozenset[str]:
     return frozenset(source_types())
 
 
-def check(paths: list[Path], *, details: bool = False) -> tuple[dict[Path, model.Stack], list[Problem]]:
+def check(
+    paths: list[Path], *, details: bool = False, siblings: tuple[Path, ...] = ()
+) -> tuple[dict[Path, model.Stack], list[Problem]]:
     """Read stack files and check them together (`check_documents`)."""
-    return check_documents({path: stackfile.load(path, display_name(path)) for path in paths}, details=details)
+    docs = {path: stackfile.load(path, display_name(path)) for path in [*paths, *siblings]}
+    return check_documents(docs, details=details, siblings=frozenset(siblings))
 
 
 def check_documents(
-    docs: dict[Path, Document], *, details: bool = False
+    docs: dict[Path, Document], *, details: bool = False, siblings: frozenset[Path] = frozenset()
 ) -> tuple[dict[Path, model.Stack], list[Problem]]:
     """Check parsed stack files together; return the models of the valid ones and every problem.
 
     Pure: no file is read (a path only names its stack and its model's file). `details`: coverage
-    warnings in full (every overlapping route), not summarised."""
+    warnings in full (every overlapping route), not summarised. `siblings`: documents there only
+    for what stacks must never share (adoption, guards); their own problems are not wanted, so
+    their own checks, models and coverage are not run (a one-stack command beside a large
+    production stack would otherwise check all of it to print none of it)."""
     with stackfile.bulk_allocation():
-        return _check(docs, details)
+        return _check(docs, details, siblings)
 
 
-def _check(docs: dict[Path, Document], details: bool) -> tuple[dict[Path, model.Stack], list[Problem]]:
+def _check(
+    docs: dict[Path, Document], details: bool, siblings: frozenset[Path]
+) -> tuple[dict[Path, model.Stack], list[Problem]]:
     problems: list[Problem] = []
     types = known_source_types()
-    for doc in docs.values():
-        if not doc.problems:  # a document that did not parse has nothing more to check
+    for path, doc in docs.items():
+        if not doc.problems and path not in siblings:  # a document that did not parse has nothing more
             problems += structure.STACK.problems(doc)
             problems += semantic_problems(doc, types)
         problems += doc.problems
@@ -85,7 +93,11 @@ def _check(docs: dict[Path, Document], details: bool) -> tuple[dict[Path, model.
     problems += adoption_problems(list(parsed.values()))
     problems += guard_problems({stack_name(path): doc for path, doc in parsed.items()})
     failed = {p.file for p in problems if p.severity == "error"}
-    stacks = {path: build_model(doc, stack_name(path), path) for path, doc in docs.items() if doc.file not in failed}
+    stacks = {
+        path: build_model(doc, stack_name(path), path)
+        for path, doc in docs.items()
+        if doc.file not in failed and path not in siblings
+    }
     # The one arrow from validation to a later stage (coverage runs the simulator, which compiles):
     # imported here, so loading a stack file does not load the simulator. No cycle: it never
     # imports this module.
@@ -102,7 +114,7 @@ def check_text(text: str, path: Path, *, siblings: bool = True) -> tuple[list[Pr
     doc = stackfile.parse(text, stackfile.Document(file=display_name(path)))
     others = [p for p in stack_files(path.parent) if p.resolve() != path.resolve()] if siblings else []
     docs = {path: doc, **{p: stackfile.load(p, display_name(p)) for p in others}}
-    stacks, problems = check_documents(docs)
+    stacks, problems = check_documents(docs, siblings=frozenset(others))
     return [p for p in problems if p.file == doc.file], stacks.get(path)
 
 
@@ -116,8 +128,8 @@ def check_in_folders(paths: list[Path], *, details: bool = False) -> tuple[dict[
     problems only. `validate FILE` and every command that loads a stack check alike."""
     wanted = {p.resolve() for p in paths}
     folders = {p.resolve().parent for p in paths}
-    siblings = [s for folder in folders for s in stack_files(folder) if s.resolve() not in wanted]
-    stacks, problems = check([*paths, *siblings], details=details)
+    siblings = tuple(s for folder in folders for s in stack_files(folder) if s.resolve() not in wanted)
+    stacks, problems = check(paths, details=details, siblings=siblings)
     mine = {display_name(p) for p in paths}
     return {path: stacks[path] for path in paths if path in stacks}, [p for p in problems if p.file in mine]
 

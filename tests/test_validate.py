@@ -145,6 +145,18 @@ def test_guard_case_reports_exactly_what_each_stack_states(case: Path) -> None:
         assert (path in stacks) == (not expected(path))
 
 
+@pytest.mark.parametrize("case", [*GUARD_CASES, DATA / "invalid" / "cross-stack"], ids=lambda p: p.name)
+def test_one_stack_checked_beside_its_siblings_hears_what_the_whole_folder_check_tells_it(case: Path) -> None:
+    """`validate FILE` and the one-stack commands check siblings only for what stacks must not
+    share; what FILE hears is exactly what checking the whole folder tells it."""
+    files = validate.stack_files(case)
+    _, everything = validate.check(files)
+    for path in files:
+        stacks, problems = validate.check_in_folders([path])
+        assert problems == [p for p in everything if p.file == validate.display_name(path)], path.name
+        assert (path in stacks) == (not any(p.severity == "error" for p in problems))
+
+
 def test_guard_cases_cover_refusals_and_allowed_sharing() -> None:
     stated = {case.name: any(expected(p) for p in validate.stack_files(case)) for case in GUARD_CASES}
     assert stated["deliberate-mismatch"] is False and stated["regions-of-one-environment"] is False
