@@ -328,7 +328,9 @@ def _build_marked(text: str) -> tuple[Any, Mark, dict[int, Any]]:
         built = _native_build(text, with_marks=True)
         if built is not None and built[2] is not None:
             return built[0], built[1], built[2]
-        scratch = Document(file="")  # not reachable while the limits stay put; the full rules then
+        # The same text and limits read natively once, so this is only reached if a limit changed
+        # in between; the Python builder then gives the positions all the same.
+        scratch = Document(file="")
         scratch.data = _build_python(scratch, text)
         return scratch.data, scratch.root, scratch.marks
 

@@ -85,7 +85,8 @@ def _check(
     problems: list[Problem] = []
     types = known_source_types()
     for path, doc in docs.items():
-        if not doc.problems and path not in siblings:  # a document that did not parse has nothing more
+        # A document that did not parse has nothing more to check; a sibling, only what is shared.
+        if not doc.problems and path not in siblings:
             problems += structure.STACK.problems(doc)
             problems += semantic_problems(doc, types)
         problems += doc.problems

@@ -260,8 +260,8 @@ static PyObject *build(PyObject *Py_UNUSED(module), PyObject *args) {
             out = Py_NewRef(Py_None);
         }
     }
-    for (int i = 0; i < b.max_depth; i++) {
-        if (b.frames) clear_key(&b.frames[i]);
+    if (b.frames != NULL) { /* keys still pending where building stopped early */
+        for (int i = 0; i < b.max_depth; i++) clear_key(&b.frames[i]);
     }
     PyMem_Free(b.frames);
     PyMem_Free(parser);
