@@ -3,6 +3,8 @@ path agreeing with the full rules. Hostile files are in test_hostile_input.py.""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 from components import stackfile
@@ -60,12 +62,9 @@ def test_load_names_an_unreadable_file_and_its_encoding_problem(tmp_path: Path) 
     assert (problem.line, problem.column) == (2, 12) and problem.message.startswith("not UTF-8 text")
 
 
-def test_without_the_native_builder_validate_answers_the_same(tmp_path: Path) -> None:
+def test_without_the_native_builder_validate_answers_the_same() -> None:
     """The native builder is optional (no compiler, or a PyYAML without libyaml): `validate` must
     then print the same problems, with the same places, and exit alike."""
-    import subprocess
-    import sys
-
     root = Path(__file__).resolve().parent.parent
     invalid = sorted((root / "tests" / "data" / "stacks" / "invalid").glob("Pulumi.*.yaml"))[:12]
     runner = (
