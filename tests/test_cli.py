@@ -206,6 +206,33 @@ def test_a_reader_that_leaves_early_ends_render_quietly(tmp_path: Path) -> None:
     assert "error" not in errors and "Traceback" not in errors and "warning" in errors
 
 
+def test_a_render_larger_than_a_pipe_arrives_whole_through_a_widened_pipe(tmp_path: Path) -> None:
+    """`render big | jq`: every byte, as in-process; the pipe raised to 1 MiB, so the writer stops
+    for its reader 16x less often than at Linux's 64 KiB."""
+    import fcntl
+
+    from components.cli import WIDE_PIPE
+    from tests.support.stack_texts import overlapping_routes
+
+    stack = tmp_path / "Pulumi.staging.yaml"
+    stack.write_text(overlapping_routes(1000))  # ~1.6 MB of JSON
+    process = subprocess.Popen(
+        [sys.executable, "-m", "components", "render", str(stack), "-f", "json"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    assert process.stdout is not None
+    piped = process.stdout.read()
+    assert process.wait(timeout=60) == 0
+    widened = fcntl.fcntl(process.stdout.fileno(), fcntl.F_GETPIPE_SZ)
+    process.stdout.close()
+
+    assert len(piped) > WIDE_PIPE
+    assert piped == invoke(["render", str(stack), "-f", "json"]).stdout.encode()
+    assert widened == WIDE_PIPE
+
+
 def test_plan_answers_in_json_with_the_tables_facts() -> None:
     text, result = invoke(["plan", "staging"]), invoke(["plan", "staging", "--format", "json"])
     assert result.exit_code == text.exit_code == 0
