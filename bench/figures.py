@@ -55,7 +55,6 @@ GOALS = {
     "warnings": (4.5, "<="),
     "backup": (6.0, ">="),
 }
-INFORMATION_ONLY = {"cold-start"}
 
 
 def interleaved(a: Callable[[], float], b: Callable[[], float], repeat: int) -> tuple[float, float]:
@@ -203,9 +202,8 @@ def main() -> None:
             measured, floor = FIGURES[name](args.repeat, folder)
             unit = "chars" if name == "warnings" else "s"
             ratio = measured / floor
-            if name in INFORMATION_ONLY:
-                target = verdict = "-"
-            else:
+            target = verdict = "-"  # a figure without a goal (cold-start) is there to be read
+            if name in GOALS:
                 goal, sense = GOALS[name]
                 ok = ratio <= goal if sense == "<=" else ratio >= goal
                 target, verdict = f"{sense}{goal}", "ok" if ok else "MISSED"
