@@ -233,6 +233,21 @@ def test_a_render_larger_than_a_pipe_arrives_whole_through_a_widened_pipe(tmp_pa
     assert widened == WIDE_PIPE
 
 
+def test_a_large_output_to_a_stream_without_a_descriptor_is_written_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An embedding tool's stdout (bytes, but no file descriptor) has no pipe to widen: no error."""
+    import io
+
+    from components.cli import WIDE_PIPE, write_bytes
+
+    raw = io.BytesIO()
+    stdout = io.TextIOWrapper(raw)
+    monkeypatch.setattr(sys, "stdout", stdout)
+    data = b"x" * (2 * WIDE_PIPE)
+    write_bytes(data)
+    stdout.flush()
+    assert raw.getvalue() == data
+
+
 def test_plan_answers_in_json_with_the_tables_facts() -> None:
     text, result = invoke(["plan", "staging"]), invoke(["plan", "staging", "--format", "json"])
     assert result.exit_code == text.exit_code == 0
