@@ -60,6 +60,17 @@ def write_json(data: Any) -> None:
 # -- the edge -------------------------------------------------------------------------------------
 
 
+# `python -m components` leaves through os._exit (__main__.py), which frees nothing; what a command
+# built is handed here so that its return does not free it either, object by object (a render of
+# 10,000 routes, ~0.03 s). None for in-process callers (tests): their objects are freed as usual.
+kept_until_exit: list[object] | None = None
+
+
+def keep_until_exit(*objects: object) -> None:
+    if kept_until_exit is not None:
+        kept_until_exit.extend(objects)
+
+
 def run_command(command: Callable[..., int | None], arguments: dict[str, Any]) -> int:
     """Run one command; turn this project's errors into a message on stderr and an exit code.
 
@@ -130,6 +141,7 @@ def load_all(stacks: list[str], stacks_dir: Path = STACKS_DIR) -> list[Stack]:
     """Load several stacks with one check of their folder; print warnings, raise on errors."""
     paths = [stack_path(stack, stacks_dir) for stack in stacks]
     models, warnings = validate.load_stacks(paths)
+    keep_until_exit(models)
     for warning in warnings:
         echo(str(warning), err=True)
     return [models[path] for path in paths]
@@ -197,7 +209,8 @@ def validate_command(files: list[Path], stacks_dir: Path, details: bool, fmt: st
     missing = [p for p in paths if not p.is_file()]
     if missing:
         raise UsageError(f"no such file: {', '.join(map(str, missing))}")
-    _, problems = validate.check_in_folders(paths, details=details)
+    models, problems = validate.check_in_folders(paths, details=details)
+    keep_until_exit(models)
     errors = [p for p in problems if p.severity == "error"]
     if fmt == "json":  # for CI and editors: the same problems, the same exit code
         write_json(problems_document(paths, problems))
@@ -215,6 +228,7 @@ def render_command(stack: str, fmt: str, alertmanager_config: bool, stacks_dir: 
     from components.compile import compile_stack
 
     compiled = compile_stack(load(stack, stacks_dir))
+    keep_until_exit(compiled)
     write_bytes(dump(compiled["alertmanager"]["config"] if alertmanager_config else compiled, fmt))
 
 
