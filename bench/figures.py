@@ -132,21 +132,21 @@ def loader(repeat: int, folder: Path) -> tuple[float, float]:
     return interleaved(_validate_compile(path), _event_loop(path), repeat)
 
 
-def render(repeat: int, folder: Path) -> tuple[float, float]:
+def _render_vs_validate(repeat: int, folder: Path, output: Path | None) -> tuple[float, float]:
     path = str(folder / "Pulumi.bench10000.yaml")
-    return interleaved(
-        process("-m", "components", "render", path, "-f", "json"), process("-m", "components", "validate", path), repeat
-    )
-
-
-def render_file(repeat: int, folder: Path) -> tuple[float, float]:
-    path = str(folder / "Pulumi.bench10000.yaml")
-    output = folder / "plan.json"
     return interleaved(
         process("-m", "components", "render", path, "-f", "json", output=output),
         process("-m", "components", "validate", path),
         repeat,
     )
+
+
+def render(repeat: int, folder: Path) -> tuple[float, float]:
+    return _render_vs_validate(repeat, folder, output=None)
+
+
+def render_file(repeat: int, folder: Path) -> tuple[float, float]:
+    return _render_vs_validate(repeat, folder, output=folder / "plan.json")
 
 
 def linear(repeat: int, folder: Path) -> tuple[float, float]:
