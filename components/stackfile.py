@@ -317,27 +317,26 @@ def _native_build(text: str, *, with_marks: bool) -> tuple[Any, Mark, dict[int, 
         encoded = text.encode("utf-8")
     except UnicodeEncodeError:  # lone surrogates in text handed to parse(): the Python builder says where
         return None
-    return _native.build(
-        encoded, _RESOLVED, _native_plain, _UNUSUAL, MAX_NODES, MAX_DEPTH, MAX_SCALAR_CHARS, with_marks
-    )
+    with bulk_allocation():
+        return _native.build(
+            encoded, _RESOLVED, _native_plain, _UNUSUAL, MAX_NODES, MAX_DEPTH, MAX_SCALAR_CHARS, with_marks
+        )
 
 
 def _build_marked(text: str) -> tuple[Any, Mark, dict[int, Any]]:
     """Data, root mark and marks of a text the native builder read once without marks."""
-    with bulk_allocation():
-        built = _native_build(text, with_marks=True)
-        if built is not None and built[2] is not None:
-            return built[0], built[1], built[2]
-        # The same text and limits read natively once, so this is only reached if a limit changed
-        # in between; the Python builder then gives the positions all the same.
-        scratch = Document(file="")
-        scratch.data = _build_python(scratch, text)
-        return scratch.data, scratch.root, scratch.marks
+    built = _native_build(text, with_marks=True)
+    if built is not None and built[2] is not None:
+        return built[0], built[1], built[2]
+    # The same text and limits read natively once, so this is only reached if a limit changed
+    # in between; the Python builder then gives the positions all the same.
+    scratch = Document(file="")
+    scratch.data = _build_python(scratch, text)
+    return scratch.data, scratch.root, scratch.marks
 
 
 def _build(doc: Document, text: str) -> Any:
-    with bulk_allocation():
-        built = _native_build(text, with_marks=False)
+    built = _native_build(text, with_marks=False)
     if built is not None:
         data, doc.root, _ = built
         doc._unmarked_text = text
