@@ -14,6 +14,6 @@ code = cli.main()
 try:
     sys.stdout.flush()
     sys.stderr.flush()
-except BrokenPipeError:  # the reader left (`| head`): what it wanted, it has
-    pass
+except BrokenPipeError:  # the reader left (`| head`) before the last buffered bytes: as in a command
+    code = cli.BROKEN_PIPE
 os._exit(code)

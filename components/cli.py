@@ -45,10 +45,14 @@ def console(*, err: bool = False) -> Console:
     """A rich console for the commands that draw tables, progress bars or prompts."""
     from rich.console import Console
 
+    class EdgeConsole(Console):
+        def on_broken_pipe(self) -> None:  # rich would exit 1 ("invalid", "failed"); run_command says 141
+            raise BrokenPipeError
+
     if err:
-        return Console(stderr=True, highlight=False, soft_wrap=True)
+        return EdgeConsole(stderr=True, highlight=False, soft_wrap=True)
     # Piped output (golden files, `| less`) gets a wide, stable width instead of rich's 80 columns.
-    return Console(highlight=False, soft_wrap=False, width=None if sys.stdout.isatty() else 200)
+    return EdgeConsole(highlight=False, soft_wrap=False, width=None if sys.stdout.isatty() else 200)
 
 
 def write_json(data: Any) -> None:
@@ -69,6 +73,9 @@ kept_until_exit: list[object] | None = None
 def keep_until_exit(*objects: object) -> None:
     if kept_until_exit is not None:
         kept_until_exit.extend(objects)
+
+
+BROKEN_PIPE = 141  # 128 + SIGPIPE, as a shell reports a process the signal ended
 
 
 def run_command(command: Callable[..., int | None], arguments: dict[str, Any]) -> int:
@@ -93,7 +100,7 @@ def run_command(command: Callable[..., int | None], arguments: dict[str, Any]) -
         return 130
     except BrokenPipeError:  # the reader left early (`| head`): not an error of ours, nothing to say
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the final flush finds no pipe
-        return 141  # 128 + SIGPIPE, as a shell reports a process the signal ended
+        return BROKEN_PIPE
     except Exception as exc:
         if os.environ.get(DEBUG_ENV) == "1":
             raise

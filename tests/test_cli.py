@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -204,6 +205,43 @@ def test_a_reader_that_leaves_early_ends_render_quietly(tmp_path: Path) -> None:
     assert process.wait(timeout=60) == 141
     errors = process.stderr.read().decode()  # the stack's overlap warnings, and nothing else
     assert "error" not in errors and "Traceback" not in errors and "warning" in errors
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["plan", "staging"],  # rich tables
+        ["test-routes"],  # rich, and a command whose exit 1 means "a case failed"
+        ["route", "staging", "--source", "alertmanager", "--label", "severity=critical"],
+        ["validate", "--format", "json"],
+        ["render", "staging"],
+    ],
+)
+@pytest.mark.parametrize("unbuffered", [False, True], ids=["buffered", "PYTHONUNBUFFERED"])
+def test_every_command_ends_with_141_when_its_reader_has_gone(command: list[str], unbuffered: bool) -> None:
+    """`… | head` under `set -o pipefail`: 141 (SIGPIPE's) whichever way the output is written
+    (buffered, the last bytes meet the closed pipe only at the final flush), never an exit code
+    that means something else (0: all went out; 1: invalid stack, failed routing test)."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    if unbuffered:
+        env["PYTHONUNBUFFERED"] = "1"
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the first byte
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "components", *command],
+            cwd=ROOT,
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            env=env,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+    assert done.returncode == 141, done.stderr
+    assert "error" not in done.stderr.lower() and "Traceback" not in done.stderr
 
 
 def test_a_render_larger_than_a_pipe_arrives_whole_through_a_widened_pipe(tmp_path: Path) -> None:
