@@ -76,6 +76,18 @@ def test_plan_matches_the_golden_runbook_table(stack: str) -> None:
     assert result.stdout == (ROOT / "tests" / "golden" / f"plan-{stack}.txt").read_text()
 
 
+@pytest.mark.parametrize(
+    "stack", ["production", str(ROOT / "tests/data/stacks/valid/Pulumi.full-featured.yaml")], ids=["production", "full"]
+)
+def test_render_matches_its_golden_file_byte_for_byte(stack: str) -> None:
+    # Every payload feature (or-groups, array and value bindings, title, grouping keys, adoption,
+    # heartbeats, Checkly) in the exact bytes a reviewer diffs and `pulumi up` sends.
+    result = invoke(["render", stack])
+    assert result.exit_code == 0, result.output
+    golden = ROOT / "tests" / "golden" / f"render-{Path(stack).stem.removeprefix('Pulumi.')}.json"
+    assert result.stdout == golden.read_text()
+
+
 def test_render_json_and_yaml_say_the_same() -> None:
     as_json = invoke(["render", "production"])
     as_yaml = invoke(["render", "production", "--format", "yaml"])
