@@ -157,3 +157,18 @@ def test_compiled_stacks_hold_no_float_so_render_takes_the_fast_json_path() -> N
         compiled = compile_stack(stack)
         assert not jsontext.has_float(compiled)
         assert jsontext.pretty(compiled, floats_possible=False) == jsontext.pretty(compiled)
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
+def test_no_two_places_in_a_compiled_stack_share_a_dict_or_list(path: Path) -> None:
+    # The compiler shares id strings between payloads, never containers (compile.StackIds): a
+    # shared dict would carry any later in-place change of one route's payload into another's.
+    compiled = compile_stack(load(path))
+    seen: set[int] = set()
+    pending: list[object] = [compiled]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, dict | list):
+            assert id(value) not in seen, f"{path.name}: shared {value!r:.200}"
+            seen.add(id(value))
+            pending.extend(value.values() if isinstance(value, dict) else value)
