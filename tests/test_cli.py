@@ -135,13 +135,13 @@ def test_a_usage_error_names_the_option_and_exits_2() -> None:
 
 
 def test_an_unexpected_error_is_one_scrubbed_line_and_exit_70(monkeypatch: pytest.MonkeyPatch) -> None:
-    def broken(stack: object) -> None:
+    def broken(*_: object) -> None:
         raise RuntimeError("compiler bug near http://robot:hunter2-secret@example.test")
 
-    monkeypatch.setattr("components.compile.compile_stack", broken)
+    monkeypatch.setattr("components.compile.route_payload", broken)
     result = invoke(["render", "staging"])
 
-    assert result.exit_code == 70
+    assert result.exit_code == 70 and result.stdout == ""
     assert result.stderr.startswith("internal error: RuntimeError: compiler bug near http://[redacted]@example.test")
     assert "ALERTING_DEBUG=1" in result.stderr and "hunter2" not in result.output
     assert "Traceback" not in result.output
@@ -257,11 +257,14 @@ def test_every_command_ends_with_141_when_its_reader_has_gone(command: list[str]
 
 
 def test_a_render_larger_than_a_pipe_arrives_whole_through_a_widened_pipe(tmp_path: Path) -> None:
-    """`render big | jq`: every byte, as in-process; the pipe raised to 1 MiB, so the writer stops
-    for its reader 16x less often than at Linux's 64 KiB."""
+    """`render big | jq`: every byte, as in-process and as the whole compiled stack encodes at once
+    (render writes its routes in batches); the pipe raised to 1 MiB, so the writer stops for its
+    reader 16x less often than at Linux's 64 KiB."""
     import fcntl
 
+    from components import jsontext, validate
     from components.cli import WIDE_PIPE
+    from components.compile import compile_stack
     from tests.support.stack_texts import overlapping_routes
 
     stack = tmp_path / "Pulumi.staging.yaml"
@@ -280,6 +283,7 @@ def test_a_render_larger_than_a_pipe_arrives_whole_through_a_widened_pipe(tmp_pa
 
     assert len(piped) > WIDE_PIPE
     assert piped == invoke(["render", str(stack), "-f", "json"]).stdout.encode()
+    assert piped == jsontext.pretty_bytes(compile_stack(validate.load_stack(stack)[0]))
     assert widened == WIDE_PIPE
 
 
