@@ -12,7 +12,6 @@ renamed) are removed, but only files whose name *and* content say this tool wrot
 
 from __future__ import annotations
 
-import copy
 import json
 import re
 import unicodedata
@@ -54,14 +53,21 @@ def slug(name: Any) -> str:
 
 
 def backup_record(item: dict) -> dict:
-    """What a backup file holds: the object minus bookkeeping, with its secrets redacted."""
-    record = copy.deepcopy({k: v for k, v in item.items() if k not in _BOOKKEEPING})
+    """What a backup file holds: the object minus bookkeeping, with its secrets redacted.
+
+    `item` is left as it was: only the dicts on the way to a secret are copied (a deep copy of
+    every route was a fifth of a 1,000-route backup's CPU, which bounds it on 2 cores)."""
+    record = {k: v for k, v in item.items() if k not in _BOOKKEEPING}
     for *parents, key in _SECRETS:
-        node: Any = record
+        node = record
         for parent in parents:
-            node = node.get(parent) if isinstance(node, dict) else None
-        if isinstance(node, dict) and key in node:
-            node[key] = REDACTED
+            child = node.get(parent)
+            if not isinstance(child, dict):
+                break
+            node[parent] = node = dict(child)
+        else:
+            if key in node:
+                node[key] = REDACTED
     return record
 
 

@@ -73,6 +73,31 @@ def test_one_file_per_object_stable_names_sorted_keys_no_bookkeeping(
     assert email["email_options"]["email_address"] == "[redacted]"
 
 
+def test_a_record_redacts_every_secret_and_leaves_the_object_it_came_from_as_it_was() -> None:
+    item = {
+        "id": "01SOURCE",
+        "version": 3,
+        "secret_token": "tok-1",
+        "email_options": {"email_address": "inbox@example.test", "other": [1]},
+        "heartbeat_options": {"ping_url": "https://ping.example.test/x", "interval_seconds": 60},
+        "template": {"title": {"literal": "kept"}},
+    }
+    before = json.loads(json.dumps(item))
+
+    record = backup.backup_record(item)
+
+    assert item == before  # the caller's object (the API's response) is not changed
+    assert record == {
+        "id": "01SOURCE",
+        "secret_token": "[redacted]",
+        "email_options": {"email_address": "[redacted]", "other": [1]},
+        "heartbeat_options": {"ping_url": "[redacted]", "interval_seconds": 60},
+        "template": {"title": {"literal": "kept"}},
+    }
+    # Where a secret's parent is missing or not an object, there is nothing to redact or to fail on.
+    assert backup.backup_record({"id": "X", "email_options": None}) == {"id": "X", "email_options": None}
+
+
 def test_second_backup_of_an_unchanged_org_is_byte_identical(
     client: IncidentIoClient, org: Org, tmp_path: Path
 ) -> None:
