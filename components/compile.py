@@ -158,7 +158,6 @@ class StackIds:
         self.sources = _Lookup(lambda key: source_id(stack, key))
         self.subjects = _Lookup(lambda attribute: subject(stack, attribute))
         self.escalation_paths = _Lookup(lambda name: escalation_path_id(stack, name))
-        self.slack_channels = stack.slack_channel_ids
 
 
 def condition_groups(groups: tuple[ConditionGroup, ...], subjects: Mapping[str, str]) -> list[dict[str, Any]]:
@@ -242,10 +241,8 @@ def source_payload(source: Source, stack: Stack) -> dict[str, Any]:
     return payload
 
 
-def route_payload(route: Route, stack: Stack, ids: StackIds | None = None) -> dict[str, Any]:
-    """`AlertRoutesCreatePayloadV2`, every required key present (a PUT replaces the whole route).
-    `ids`: the stack's, when compiling many of its routes."""
-    ids = ids or StackIds(stack)
+def route_payload(route: Route, stack: Stack, ids: StackIds) -> dict[str, Any]:
+    """`AlertRoutesCreatePayloadV2`, every required key present (a PUT replaces the whole route)."""
     subjects = ids.subjects
     grouping = route.grouping
     alert_sources = []
@@ -264,14 +261,14 @@ def route_payload(route: Route, stack: Stack, ids: StackIds | None = None) -> di
         grouping_keys.append({"reference": subjects[key]})
     slack_targets = []
     for channel in route.slack:
-        slack_targets.append({"literal": ids.slack_channels[channel]})
+        slack_targets.append({"literal": stack.slack_channel_ids[channel]})
     incident = route.incident
     return {
         "name": route.name,
         "enabled": route.enabled,
         "is_private": False,
         "alert_sources": alert_sources,
-        "condition_groups": condition_groups(route.when, subjects) if route.when else [],
+        "condition_groups": condition_groups(route.when, subjects),
         "expressions": [],
         "channel_config": [
             {

@@ -78,9 +78,8 @@ class RoutingView:
     @cached_property
     def routes_by_source(self) -> dict[str, list[tuple[Route, dict[str, Any]]]]:
         by_source: dict[str, list[tuple[Route, dict[str, Any]]]] = {s.key: [] for s in self.stack.sources}
-        ids = compiler.StackIds(self.stack)
-        for route in self.stack.routes:
-            body = compiler.route_payload(route, self.stack, ids)
+        for route, compiled in zip(self.stack.routes, compiler.compiled_routes(self.stack), strict=True):
+            body = compiled["payload"]
             for source_filter in route.sources:
                 by_source.setdefault(source_filter.source, []).append((route, body))
         return by_source
