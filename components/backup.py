@@ -64,7 +64,9 @@ def backup_record(item: dict) -> dict:
             child = node.get(parent)
             if not isinstance(child, dict):
                 break
-            node[parent] = node = dict(child)
+            copied = dict(child)
+            node[parent] = copied
+            node = copied
         else:
             if key in node:
                 node[key] = REDACTED
